@@ -1,0 +1,38 @@
+// The eth_firehose dataset of the devnet: schemas (amp-protocol.md §3.3, firehose variant
+// for transactions) and deterministic row generation for a block range of a snapshot.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/record_batch.h>
+#include <arrow/type.h>
+
+#include "amp/status.h"
+#include "devnet/chain.h"
+
+namespace amp::devnet {
+
+inline constexpr std::string_view kDatasetName = "eth_firehose";
+
+enum class TableId { kBlocks, kTransactions, kLogs };
+
+/// "blocks", "transactions", "logs" -> TableId; KeyError naming the known tables otherwise.
+Result<TableId> TableFromName(std::string_view name);
+std::string_view TableName(TableId table);
+
+/// Full schema of a table, `_block_num` first, exact names/types/nullability of Amp.
+std::shared_ptr<arrow::Schema> TableSchema(TableId table);
+
+/// Rows of `table` for blocks [start, end] (inclusive, end <= snapshot.head()) in
+/// block order, as one batch. Content depends only on the options and the blocks'
+/// (number, version, hash), so it is the oracle for any destination.
+Result<std::shared_ptr<arrow::RecordBatch>> GenerateRows(TableId table, const ChainSnapshot& snapshot,
+                                                         BlockNumber start, BlockNumber end);
+
+/// Number of rows `table` has per block (constant per options).
+uint64_t RowsPerBlock(TableId table, const ChainOptions& options);
+
+}  // namespace amp::devnet

@@ -8,14 +8,24 @@
 // replaced heights a new version, hence new hashes and new rows. Hashes chain: a block's
 // hash covers its parent's hash.
 //
+// Reorg schedule: heights 0..history-1 exist at construction (no reorgs among them, and
+// they count as produced). The ProduceBlock() call that brings the produced count to a
+// multiple of reorg_every first replaces the top `depth` blocks (depth drawn from a PRNG
+// seeded by (seed, that count), in [reorg_depth_min, reorg_depth_max], capped at the head
+// so genesis is never replaced), then appends the new block on top of the new branch.
+//
 // Thread-safety: Chain is safe for concurrent use; readers take immutable snapshots.
+// Snapshots share storage with the chain in fixed-size chunks (copy-on-write), so taking
+// one is O(head / kChunkSize) pointer copies, not a copy of every hash.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <condition_variable>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,11 +38,12 @@ namespace amp::devnet {
 struct ChainOptions {
   uint64_t seed = 1;
   std::string network = "mainnet";
-  /// Blocks present at start: heights 0..history-1 (history >= 1).
+  /// Blocks present at start: heights 0..history-1 (history >= 1; 0 is treated as 1).
   uint64_t history = 10'000;
   /// Wall-clock milliseconds between new blocks once live (0: no live production).
   uint64_t block_time_ms = 1'000;
   uint32_t txs_per_block = 4;
+  /// Logs per block, spread over the block's transactions (none when txs_per_block is 0).
   uint32_t logs_per_block = 8;
   /// A reorg happens each time the produced block count reaches a multiple of this (0: never).
   uint64_t reorg_every = 0;
@@ -47,20 +58,33 @@ struct ChainOptions {
 /// Immutable view of the canonical chain at one moment.
 class ChainSnapshot {
  public:
-  BlockNumber head() const { return static_cast<BlockNumber>(versions_.size()) - 1; }
+  static constexpr uint64_t kChunkBits = 12;
+  static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
+
+  BlockNumber head() const { return size_ - 1; }
   /// Version of block n on the canonical branch (0 unless reorged). n <= head().
-  uint32_t version(BlockNumber n) const { return versions_[n]; }
-  const BlockHash& hash(BlockNumber n) const { return hashes_[n]; }
+  uint32_t version(BlockNumber n) const { return chunk(n).versions[n & (kChunkSize - 1)]; }
+  const BlockHash& hash(BlockNumber n) const { return chunk(n).hashes[n & (kChunkSize - 1)]; }
   /// Hash of block n-1, all zero for genesis.
-  BlockHash parent_hash(BlockNumber n) const { return n == 0 ? BlockHash{} : hashes_[n - 1]; }
+  BlockHash parent_hash(BlockNumber n) const { return n == 0 ? BlockHash{} : hash(n - 1); }
   uint64_t timestamp(BlockNumber n) const;  ///< Unix seconds.
   const ChainOptions& options() const { return *options_; }
+  /// The Amp range [start, end] of this snapshot: end hash, start's parent hash, end time.
+  BlockRange Range(BlockNumber start, BlockNumber end) const;
 
  private:
   friend class Chain;
+  // Canonical hashes/versions of kChunkSize consecutive heights. A chunk is never
+  // modified once a snapshot shares it; the chain copies it first.
+  struct Chunk {
+    std::array<BlockHash, kChunkSize> hashes{};
+    std::array<uint32_t, kChunkSize> versions{};
+  };
+  const Chunk& chunk(BlockNumber n) const { return *chunks_[n >> kChunkBits]; }
+
   std::shared_ptr<const ChainOptions> options_;
-  std::vector<uint32_t> versions_;
-  std::vector<BlockHash> hashes_;
+  uint64_t size_ = 0;  // head + 1
+  std::vector<std::shared_ptr<const Chunk>> chunks_;
 };
 
 class Chain {
@@ -70,19 +94,21 @@ class Chain {
   /// Produces the next block, first applying a scheduled reorg when one is due.
   /// No-op once halt_at is reached. Returns the new head.
   BlockNumber ProduceBlock();
-  /// Produces blocks until `count` blocks have been produced since genesis.
+  /// Produces blocks until `count` blocks have been produced since genesis (or halt_at).
   void ProduceUntil(uint64_t produced_count);
-  /// Replaces the top `depth` blocks with new versions (test hook; depth <= head).
+  /// Replaces the top `depth` blocks with new versions (test hook). Invalid if depth > head
+  /// (genesis is never replaced); depth 0 is a no-op.
   Status Reorg(uint32_t depth);
 
   BlockNumber head() const;
   /// Blocks produced since genesis (history counts), the input of determinism.
   uint64_t produced() const;
+  /// The current canonical chain; cached, rebuilt at most once per change.
   std::shared_ptr<const ChainSnapshot> Snapshot() const;
 
   /// Highest block that is an ancestor of (number, hash) and is canonical now. Returns
   /// `number` itself when (number, hash) is canonical. KeyError if the hash was never
-  /// produced at that height.
+  /// produced at that height; Invalid if number > head.
   Result<BlockNumber> CanonicalAncestor(BlockNumber number, const BlockHash& hash) const;
 
   /// Blocks until the chain changes (new block or reorg) after `seen_generation`, or
@@ -94,20 +120,33 @@ class Chain {
   const ChainOptions& options() const { return *options_; }
 
  private:
-  // Every version ever produced at a height, with its hash and parent hash, so a cursor
-  // on an orphaned branch can be walked back to the fork point.
+  // One version ever produced at a height. Only heights that were ever reorged are kept
+  // here (all their versions, index = version number); any other height has exactly one
+  // version, the canonical one, so a cursor on an orphaned branch can be walked back to
+  // the fork point without storing every block twice.
   struct Version {
     BlockHash hash;
     BlockHash parent;
   };
+  using Chunk = ChainSnapshot::Chunk;
+
+  BlockNumber HeadLocked() const { return size_ - 1; }
+  const BlockHash& HashLocked(BlockNumber n) const;
+  // Chunk holding height n, copied first if a snapshot shares it.
+  Chunk& MutableChunk(BlockNumber n);
+  void AppendLocked();
+  void ReorgLocked(uint32_t depth);
+  void ChangedLocked();
+
   std::shared_ptr<const ChainOptions> options_;
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
   uint64_t produced_ = 0;
   uint64_t generation_ = 0;
-  std::vector<uint32_t> canonical_version_;
-  std::vector<std::vector<Version>> versions_;
-  std::shared_ptr<const ChainSnapshot> snapshot_;
+  uint64_t size_ = 0;  // head + 1
+  std::vector<std::shared_ptr<Chunk>> chunks_;
+  std::map<BlockNumber, std::vector<Version>> forks_;
+  mutable std::shared_ptr<const ChainSnapshot> snapshot_;  // null when stale
 };
 
 /// Hash of block (n, version) given its parent hash; deterministic in the seed.

@@ -1,5 +1,15 @@
 // The eth_firehose dataset of the devnet: schemas (amp-protocol.md §3.3, firehose variant
 // for transactions) and deterministic row generation for a block range of a snapshot.
+//
+// transactions follows Amp's providers-firehose table exactly, including its column order
+// (… input, v, r, s, gas_used …: v comes before r and s there).
+//
+// Content: a block's rows are drawn from a PRNG seeded by (seed, number, version, table)
+// plus the block hash (tx_hash derives from block hash and tx_index), so they change with
+// every reorg of that block and never depend on the range requested. Logs are spread
+// evenly over the block's transactions; topic0 is one of 8 common event signatures
+// (Transfer ~45%) or null; nullable columns contain nulls; decimals reach ~10^30 and
+// transactions.value sometimes exceeds 2^64. Thread-safe (pure functions).
 #pragma once
 
 #include <memory>
@@ -27,8 +37,10 @@ std::string_view TableName(TableId table);
 std::shared_ptr<arrow::Schema> TableSchema(TableId table);
 
 /// Rows of `table` for blocks [start, end] (inclusive, end <= snapshot.head()) in
-/// block order, as one batch. Content depends only on the options and the blocks'
-/// (number, version, hash), so it is the oracle for any destination.
+/// block order (then tx_index / log_index), as one batch. Content depends only on the
+/// options and the blocks' (number, version, hash), so it is the oracle for any
+/// destination. Invalid if start > end or end > head; CapacityError if a binary column
+/// would exceed 2 GiB (ask for microbatch-sized ranges, e.g. <= 100k blocks).
 Result<std::shared_ptr<arrow::RecordBatch>> GenerateRows(TableId table, const ChainSnapshot& snapshot,
                                                          BlockNumber start, BlockNumber end);
 

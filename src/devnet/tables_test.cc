@@ -1,0 +1,423 @@
+// Tests of the eth_firehose tables: exact schemas, row counts, determinism, content tied
+// to the chain (hashes, versions), nulls where nullable, and generation speed.
+#include "devnet/tables.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+
+#include <arrow/api.h>
+#include <gtest/gtest.h>
+
+namespace amp::devnet {
+namespace {
+
+std::shared_ptr<arrow::RecordBatch> Rows(TableId table, const ChainSnapshot& s, BlockNumber start,
+                                         BlockNumber end) {
+  auto result = GenerateRows(table, s, start, end);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  if (!result.ok()) return nullptr;
+  auto batch = *result;
+  auto valid = batch->ValidateFull();
+  EXPECT_TRUE(valid.ok()) << valid.ToString();
+  return batch;
+}
+
+template <typename ArrayT>
+const ArrayT& Col(const std::shared_ptr<arrow::RecordBatch>& batch, const std::string& name) {
+  auto column = batch->GetColumnByName(name);
+  if (!column) throw std::runtime_error("no column " + name);
+  return static_cast<const ArrayT&>(*column);
+}
+
+BlockHash HashAt(const arrow::FixedSizeBinaryArray& a, int64_t i) {
+  BlockHash h;
+  std::memcpy(h.bytes.data(), a.GetValue(i), 32);
+  return h;
+}
+
+std::string Names(const arrow::Schema& schema) {
+  std::string out;
+  for (const auto& f : schema.fields()) out += (out.empty() ? "" : ",") + f->name();
+  return out;
+}
+
+ChainOptions SmallOptions(uint64_t seed = 7) {
+  ChainOptions options;
+  options.seed = seed;
+  options.history = 200;
+  return options;
+}
+
+TEST(Tables, Names) {
+  EXPECT_EQ(*TableFromName("blocks"), TableId::kBlocks);
+  EXPECT_EQ(*TableFromName("transactions"), TableId::kTransactions);
+  EXPECT_EQ(*TableFromName("logs"), TableId::kLogs);
+  auto bad = TableFromName("calls");
+  ASSERT_TRUE(bad.status().IsKeyError());
+  EXPECT_NE(bad.status().message().find("blocks"), std::string::npos);
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+    EXPECT_EQ(*TableFromName(TableName(t)), t);
+  }
+}
+
+TEST(Tables, SchemasAreExact) {
+  auto blocks = TableSchema(TableId::kBlocks);
+  EXPECT_EQ(Names(*blocks),
+            "_block_num,block_num,timestamp,hash,parent_hash,ommers_hash,miner,state_root,"
+            "transactions_root,receipt_root,logs_bloom,difficulty,total_difficulty,gas_limit,"
+            "gas_used,extra_data,mix_hash,nonce,base_fee_per_gas,withdrawals_root,"
+            "blob_gas_used,excess_blob_gas,parent_beacon_root,requests_hash");
+  auto txs = TableSchema(TableId::kTransactions);
+  EXPECT_EQ(Names(*txs),
+            "_block_num,block_hash,block_num,timestamp,tx_index,tx_hash,to,nonce,gas_price,"
+            "gas_limit,value,input,v,r,s,gas_used,type,max_fee_per_gas,"
+            "max_priority_fee_per_gas,from,status,return_data,public_key,begin_ordinal,"
+            "end_ordinal");
+  auto logs = TableSchema(TableId::kLogs);
+  EXPECT_EQ(Names(*logs),
+            "_block_num,block_hash,block_num,timestamp,tx_hash,tx_index,log_index,address,"
+            "topic0,topic1,topic2,topic3,data");
+
+  auto ts = arrow::timestamp(arrow::TimeUnit::NANO, "+00:00");
+  for (const auto& schema : {blocks, txs, logs}) {
+    EXPECT_TRUE(schema->field(0)->Equals(arrow::field("_block_num", arrow::uint64(), false)));
+    EXPECT_TRUE(schema->GetFieldByName("timestamp")->Equals(arrow::field("timestamp", ts, false)));
+    EXPECT_TRUE(schema->GetFieldByName("block_num")->Equals(
+        arrow::field("block_num", arrow::uint64(), false)));
+    EXPECT_EQ(schema->metadata(), nullptr);
+  }
+  auto expect_field = [](const std::shared_ptr<arrow::Schema>& schema, const std::string& name,
+                         const std::shared_ptr<arrow::DataType>& type, bool nullable) {
+    auto field = schema->GetFieldByName(name);
+    ASSERT_NE(field, nullptr) << name;
+    EXPECT_TRUE(field->type()->Equals(*type)) << name << ": " << field->type()->ToString();
+    EXPECT_EQ(field->nullable(), nullable) << name;
+  };
+  auto b32 = arrow::fixed_size_binary(32);
+  auto addr = arrow::fixed_size_binary(20);
+  auto cur = arrow::decimal128(38, 0);
+  expect_field(blocks, "hash", b32, false);
+  expect_field(blocks, "miner", addr, false);
+  expect_field(blocks, "logs_bloom", arrow::binary(), false);
+  expect_field(blocks, "difficulty", cur, false);
+  expect_field(blocks, "total_difficulty", cur, true);
+  expect_field(blocks, "base_fee_per_gas", cur, true);
+  expect_field(blocks, "blob_gas_used", arrow::uint64(), true);
+  expect_field(blocks, "requests_hash", b32, true);
+  expect_field(txs, "to", addr, true);
+  expect_field(txs, "tx_index", arrow::uint32(), false);
+  expect_field(txs, "value", arrow::utf8(), true);
+  expect_field(txs, "v", arrow::binary(), false);
+  expect_field(txs, "r", arrow::binary(), false);
+  expect_field(txs, "type", arrow::int32(), false);
+  expect_field(txs, "status", arrow::int32(), false);
+  expect_field(txs, "gas_price", cur, true);
+  expect_field(txs, "end_ordinal", arrow::uint64(), false);
+  for (const char* gone : {"v_parity", "chain_id", "max_fee_per_blob_gas", "state_root",
+                           "access_list", "blob_versioned_hashes", "authorization_list"}) {
+    EXPECT_EQ(txs->GetFieldByName(gone), nullptr) << gone;
+  }
+  expect_field(logs, "log_index", arrow::uint32(), false);
+  expect_field(logs, "address", addr, false);
+  expect_field(logs, "topic0", b32, true);
+  expect_field(logs, "topic3", b32, true);
+  expect_field(logs, "data", arrow::binary(), false);
+}
+
+TEST(Tables, RowCountsPerBlock) {
+  ChainOptions options = SmallOptions();
+  options.txs_per_block = 5;
+  options.logs_per_block = 11;
+  Chain chain(options);
+  auto s = chain.Snapshot();
+  EXPECT_EQ(RowsPerBlock(TableId::kBlocks, options), 1u);
+  EXPECT_EQ(RowsPerBlock(TableId::kTransactions, options), 5u);
+  EXPECT_EQ(RowsPerBlock(TableId::kLogs, options), 11u);
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+    auto batch = Rows(t, *s, 10, 19);
+    ASSERT_NE(batch, nullptr);
+    EXPECT_EQ(batch->num_rows(), static_cast<int64_t>(10 * RowsPerBlock(t, options)));
+    EXPECT_TRUE(batch->schema()->Equals(*TableSchema(t)));
+    auto single = Rows(t, *s, 0, 0);
+    EXPECT_EQ(single->num_rows(), static_cast<int64_t>(RowsPerBlock(t, options)));
+  }
+  options.txs_per_block = 0;
+  EXPECT_EQ(RowsPerBlock(TableId::kLogs, options), 0u);
+  Chain empty(options);
+  EXPECT_EQ(Rows(TableId::kLogs, *empty.Snapshot(), 0, 9)->num_rows(), 0);
+
+  EXPECT_TRUE(GenerateRows(TableId::kBlocks, *s, 0, 200).status().IsInvalid());
+  EXPECT_TRUE(GenerateRows(TableId::kBlocks, *s, 5, 4).status().IsInvalid());
+}
+
+TEST(Tables, DeterministicAndRangeIndependent) {
+  ChainOptions options = SmallOptions();
+  options.reorg_every = 7;
+  Chain a(options), b(options);
+  a.ProduceUntil(260);
+  b.ProduceUntil(260);
+  ChainOptions other = options;
+  other.seed = 8;
+  Chain c(other);
+  c.ProduceUntil(260);
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+    auto ra = Rows(t, *a.Snapshot(), 0, 259);
+    auto rb = Rows(t, *b.Snapshot(), 0, 259);
+    auto rc = Rows(t, *c.Snapshot(), 0, 259);
+    EXPECT_TRUE(ra->Equals(*rb)) << TableName(t);
+    EXPECT_FALSE(ra->Equals(*rc)) << TableName(t);
+    // A block's rows do not depend on the range that asked for them.
+    const int64_t per = static_cast<int64_t>(RowsPerBlock(t, options));
+    auto part = Rows(t, *a.Snapshot(), 100, 149);
+    EXPECT_TRUE(part->Equals(*ra->Slice(100 * per, 50 * per))) << TableName(t);
+  }
+}
+
+TEST(Tables, BlocksFollowTheChain) {
+  ChainOptions options = SmallOptions();
+  options.reorg_every = 5;
+  Chain chain(options);
+  chain.ProduceUntil(240);
+  auto s = chain.Snapshot();
+  auto batch = Rows(TableId::kBlocks, *s, 0, s->head());
+  const auto& meta = Col<arrow::UInt64Array>(batch, "_block_num");
+  const auto& num = Col<arrow::UInt64Array>(batch, "block_num");
+  const auto& hash = Col<arrow::FixedSizeBinaryArray>(batch, "hash");
+  const auto& parent = Col<arrow::FixedSizeBinaryArray>(batch, "parent_hash");
+  const auto& ts = Col<arrow::TimestampArray>(batch, "timestamp");
+  const auto& gas_limit = Col<arrow::UInt64Array>(batch, "gas_limit");
+  const auto& gas_used = Col<arrow::UInt64Array>(batch, "gas_used");
+  for (int64_t i = 0; i < batch->num_rows(); ++i) {
+    const BlockNumber n = static_cast<BlockNumber>(i);
+    ASSERT_EQ(meta.Value(i), n);
+    ASSERT_EQ(num.Value(i), n);
+    ASSERT_EQ(HashAt(hash, i), s->hash(n));
+    ASSERT_EQ(HashAt(parent, i), s->parent_hash(n));
+    if (i > 0) {
+      ASSERT_EQ(HashAt(parent, i), HashAt(hash, i - 1)) << "unlinked at " << n;
+    }
+    ASSERT_EQ(ts.Value(i), static_cast<int64_t>(options.genesis_time + 12 * n) * 1'000'000'000);
+    ASSERT_LE(gas_used.Value(i), gas_limit.Value(i));
+  }
+  EXPECT_TRUE(HashAt(parent, 0).IsZero());
+  EXPECT_EQ(Col<arrow::BinaryArray>(batch, "logs_bloom").GetView(3).size(), 256u);
+}
+
+TEST(Tables, TransactionsAndLogsAgree) {
+  ChainOptions options = SmallOptions();
+  options.txs_per_block = 3;
+  options.logs_per_block = 7;
+  Chain chain(options);
+  auto s = chain.Snapshot();
+  auto txs = Rows(TableId::kTransactions, *s, 50, 59);
+  auto logs = Rows(TableId::kLogs, *s, 50, 59);
+
+  std::map<std::pair<uint64_t, uint32_t>, BlockHash> tx_hash_of;
+  std::set<BlockHash> distinct;
+  {
+    const auto& block = Col<arrow::UInt64Array>(txs, "block_num");
+    const auto& index = Col<arrow::UInt32Array>(txs, "tx_index");
+    const auto& hash = Col<arrow::FixedSizeBinaryArray>(txs, "tx_hash");
+    const auto& block_hash = Col<arrow::FixedSizeBinaryArray>(txs, "block_hash");
+    const auto& begin = Col<arrow::UInt64Array>(txs, "begin_ordinal");
+    const auto& end = Col<arrow::UInt64Array>(txs, "end_ordinal");
+    for (int64_t i = 0; i < txs->num_rows(); ++i) {
+      ASSERT_EQ(block.Value(i), 50 + static_cast<uint64_t>(i / 3));
+      ASSERT_EQ(index.Value(i), static_cast<uint32_t>(i % 3));
+      ASSERT_EQ(HashAt(block_hash, i), s->hash(block.Value(i)));
+      ASSERT_LT(begin.Value(i), end.Value(i));
+      if (i % 3 > 0) {
+        ASSERT_GT(begin.Value(i), end.Value(i - 1));
+      }
+      tx_hash_of[{block.Value(i), index.Value(i)}] = HashAt(hash, i);
+      distinct.insert(HashAt(hash, i));
+    }
+  }
+  EXPECT_EQ(distinct.size(), 30u);
+
+  const auto& block = Col<arrow::UInt64Array>(logs, "block_num");
+  const auto& meta = Col<arrow::UInt64Array>(logs, "_block_num");
+  const auto& tx_index = Col<arrow::UInt32Array>(logs, "tx_index");
+  const auto& log_index = Col<arrow::UInt32Array>(logs, "log_index");
+  const auto& tx_hash = Col<arrow::FixedSizeBinaryArray>(logs, "tx_hash");
+  const auto& block_hash = Col<arrow::FixedSizeBinaryArray>(logs, "block_hash");
+  std::set<uint32_t> owners;
+  for (int64_t i = 0; i < logs->num_rows(); ++i) {
+    ASSERT_EQ(block.Value(i), 50 + static_cast<uint64_t>(i / 7));
+    ASSERT_EQ(meta.Value(i), block.Value(i));
+    ASSERT_EQ(log_index.Value(i), static_cast<uint32_t>(i % 7));
+    ASSERT_LT(tx_index.Value(i), 3u);
+    if (i % 7 > 0) {
+      ASSERT_GE(tx_index.Value(i), tx_index.Value(i - 1));
+    }
+    owners.insert(tx_index.Value(i));
+    ASSERT_EQ(HashAt(tx_hash, i), (tx_hash_of[{block.Value(i), tx_index.Value(i)}]));
+    ASSERT_EQ(HashAt(block_hash, i), s->hash(block.Value(i)));
+  }
+  EXPECT_EQ(owners.size(), 3u) << "logs not spread over the transactions";
+}
+
+TEST(Tables, NullsAndValueRanges) {
+  ChainOptions options = SmallOptions();
+  options.history = 2000;
+  Chain chain(options);
+  auto s = chain.Snapshot();
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+    auto batch = Rows(t, *s, 0, s->head());
+    for (int c = 0; c < batch->num_columns(); ++c) {
+      const auto& field = batch->schema()->field(c);
+      if (field->nullable()) {
+        EXPECT_GT(batch->column(c)->null_count(), 0) << TableName(t) << "." << field->name();
+        EXPECT_LT(batch->column(c)->null_count(), batch->num_rows())
+            << TableName(t) << "." << field->name();
+      } else {
+        EXPECT_EQ(batch->column(c)->null_count(), 0) << TableName(t) << "." << field->name();
+      }
+    }
+  }
+
+  // Decimals: some beyond 10^29 (and within precision 38); values past 2^64.
+  auto txs = Rows(TableId::kTransactions, *s, 0, s->head());
+  const auto& gas_price = Col<arrow::Decimal128Array>(txs, "gas_price");
+  const arrow::Decimal128 huge("100000000000000000000000000000");  // 10^29
+  const arrow::Decimal128 max38("99999999999999999999999999999999999999");
+  int64_t huge_prices = 0;
+  for (int64_t i = 0; i < gas_price.length(); ++i) {
+    if (gas_price.IsNull(i)) continue;
+    arrow::Decimal128 v(gas_price.GetValue(i));
+    ASSERT_GE(v, arrow::Decimal128(0));
+    ASSERT_LE(v, max38);
+    huge_prices += v >= huge;
+  }
+  EXPECT_GT(huge_prices, 0);
+  EXPECT_LT(huge_prices, gas_price.length() / 5);
+
+  const auto& value = Col<arrow::StringArray>(txs, "value");
+  int64_t beyond_u64 = 0, zeros = 0;
+  for (int64_t i = 0; i < value.length(); ++i) {
+    if (value.IsNull(i)) continue;
+    std::string_view v = value.GetView(i);
+    ASSERT_FALSE(v.empty());
+    ASSERT_EQ(v.find_first_not_of("0123456789"), std::string_view::npos) << v;
+    ASSERT_TRUE(v == "0" || v[0] != '0') << "leading zero: " << v;
+    zeros += v == "0";
+    // 2^64 = 18446744073709551616 has 20 digits.
+    beyond_u64 += v.size() > 20 || (v.size() == 20 && v > "18446744073709551615");
+  }
+  EXPECT_GT(beyond_u64, 0);
+  EXPECT_GT(zeros, 0);
+
+  auto blocks = Rows(TableId::kBlocks, *s, 0, s->head());
+  const auto& td = Col<arrow::Decimal128Array>(blocks, "total_difficulty");
+  bool big_td = false;
+  for (int64_t i = 0; i < td.length(); ++i) {
+    big_td |= td.IsValid(i) && arrow::Decimal128(td.GetValue(i)) >= huge;
+  }
+  EXPECT_TRUE(big_td);
+}
+
+TEST(Tables, LogTopicsAndData) {
+  ChainOptions options = SmallOptions();
+  options.history = 1000;
+  Chain chain(options);
+  auto logs = Rows(TableId::kLogs, *chain.Snapshot(), 0, 999);
+  const auto& topic0 = Col<arrow::FixedSizeBinaryArray>(logs, "topic0");
+  const auto& topic1 = Col<arrow::FixedSizeBinaryArray>(logs, "topic1");
+  const auto& topic2 = Col<arrow::FixedSizeBinaryArray>(logs, "topic2");
+  const auto& topic3 = Col<arrow::FixedSizeBinaryArray>(logs, "topic3");
+  const auto& data = Col<arrow::BinaryArray>(logs, "data");
+  const auto& address = Col<arrow::FixedSizeBinaryArray>(logs, "address");
+  std::map<std::string, int64_t> signatures;
+  std::set<std::string> addresses;
+  size_t min_len = 1000, max_len = 0;
+  for (int64_t i = 0; i < logs->num_rows(); ++i) {
+    if (topic0.IsValid(i)) ++signatures[std::string(topic0.GetView(i))];
+    // Topics are filled left to right.
+    if (topic1.IsNull(i)) {
+      ASSERT_TRUE(topic2.IsNull(i));
+    }
+    if (topic2.IsNull(i)) {
+      ASSERT_TRUE(topic3.IsNull(i));
+    }
+    min_len = std::min(min_len, data.GetView(i).size());
+    max_len = std::max(max_len, data.GetView(i).size());
+    addresses.insert(std::string(address.GetView(i)));
+  }
+  EXPECT_EQ(signatures.size(), 8u);
+  const BlockHash transfer =
+      *BlockHash::FromHex("0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
+  const int64_t transfers =
+      signatures[std::string(reinterpret_cast<const char*>(transfer.bytes.data()), 32)];
+  EXPECT_GT(transfers, logs->num_rows() / 5);
+  EXPECT_LT(transfers, logs->num_rows() * 4 / 5);
+  EXPECT_EQ(min_len, 0u);
+  EXPECT_LE(max_len, 128u);
+  EXPECT_GE(max_len, 120u);
+  EXPECT_LE(addresses.size(), 24u);
+  EXPECT_GT(addresses.size(), 10u);
+}
+
+TEST(Tables, ReorgChangesOnlyReplacedBlocks) {
+  ChainOptions options = SmallOptions();
+  Chain chain(options);
+  auto before = chain.Snapshot();
+  ASSERT_TRUE(chain.Reorg(3).ok());  // replaces 197..199
+  auto after = chain.Snapshot();
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+    auto old_rows = Rows(t, *before, 180, 199);
+    auto new_rows = Rows(t, *after, 180, 199);
+    const int64_t per = static_cast<int64_t>(RowsPerBlock(t, options));
+    EXPECT_TRUE(old_rows->Slice(0, 17 * per)->Equals(*new_rows->Slice(0, 17 * per)))
+        << TableName(t);
+    const std::string hash_col = t == TableId::kBlocks ? "hash" : "block_hash";
+    const auto& old_hash = Col<arrow::FixedSizeBinaryArray>(old_rows, hash_col);
+    const auto& new_hash = Col<arrow::FixedSizeBinaryArray>(new_rows, hash_col);
+    for (int64_t i = 17 * per; i < 20 * per; ++i) {
+      ASSERT_NE(HashAt(old_hash, i), HashAt(new_hash, i)) << TableName(t) << " row " << i;
+    }
+    if (t != TableId::kBlocks) {
+      const auto& old_tx = Col<arrow::FixedSizeBinaryArray>(old_rows, "tx_hash");
+      const auto& new_tx = Col<arrow::FixedSizeBinaryArray>(new_rows, "tx_hash");
+      for (int64_t i = 17 * per; i < 20 * per; ++i) {
+        ASSERT_NE(HashAt(old_tx, i), HashAt(new_tx, i)) << TableName(t) << " row " << i;
+      }
+    }
+    // Other content is redrawn too, not only the hashes.
+    auto other = t == TableId::kBlocks ? "state_root" : t == TableId::kTransactions ? "from" : "data";
+    EXPECT_FALSE(old_rows->GetColumnByName(other)
+                     ->Slice(17 * per)
+                     ->Equals(new_rows->GetColumnByName(other)->Slice(17 * per)))
+        << TableName(t);
+  }
+}
+
+TEST(Tables, LogGenerationSpeed) {
+  ChainOptions options;
+  options.history = 10'000;
+  Chain chain(options);
+  auto s = chain.Snapshot();
+  // Microbatch-sized ranges, as the server asks for them.
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t rows = 0;
+  for (BlockNumber start = 0; start < 10'000; start += 1000) {
+    auto batch = GenerateRows(TableId::kLogs, *s, start, start + 999);
+    ASSERT_TRUE(batch.ok());
+    rows += (*batch)->num_rows();
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double rate = rows / seconds;
+  std::printf("GenerateRows(logs): %lld rows in %.3f s = %.2f M rows/s\n",
+              static_cast<long long>(rows), seconds, rate / 1e6);
+  RecordProperty("log_rows_per_second", std::to_string(static_cast<int64_t>(rate)));
+  EXPECT_EQ(rows, 80'000);
+  // Loose bound (shared, possibly unoptimized build); the target is >= 1M rows/s.
+  EXPECT_GT(rate, 200'000.0);
+}
+
+}  // namespace
+}  // namespace amp::devnet

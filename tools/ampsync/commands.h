@@ -1,0 +1,22 @@
+// Subcommands of the ampsync CLI. Each Register* adds its CLI11 subcommand and returns the
+// function main() runs when it was chosen; that function returns the process exit code.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "amp/status.h"
+
+namespace amp::cli {
+
+using CommandRunner = std::function<int()>;
+
+CommandRunner RegisterQueryCommand(CLI::App& app);
+CommandRunner RegisterDevnetCommand(CLI::App& app);
+CommandRunner RegisterDemoCommand(CLI::App& app);
+
+/// Prints "ampsync: error: <message>" to stderr and returns the exit code for `status`.
+int ReportError(const Status& status);
+
+}  // namespace amp::cli

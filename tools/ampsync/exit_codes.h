@@ -1,0 +1,28 @@
+// Exit codes of the ampsync command line (documented in docs/cli.md).
+#pragma once
+
+#include "amp/status.h"
+
+namespace amp::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;        ///< Runtime failure not covered below.
+inline constexpr int kExitUsage = 2;        ///< Bad command line or option value.
+inline constexpr int kExitRejected = 3;     ///< The server or destination refused: SQL, auth, schema.
+inline constexpr int kExitUnavailable = 4;  ///< Unreachable or unavailable (retry later).
+inline constexpr int kExitInterrupted = 130;  ///< Ctrl+C / SIGTERM: stopped cleanly.
+
+/// Maps a failure to its exit code through its ErrorClass.
+inline int ExitCodeFor(const Status& status) {
+  if (status.ok()) return kExitOk;
+  if (status.IsCancelled()) return kExitInterrupted;
+  switch (ClassOf(status)) {
+    case ErrorClass::kFatal: return kExitRejected;
+    case ErrorClass::kRetryCall: return kExitUnavailable;
+    case ErrorClass::kReconnect:
+    case ErrorClass::kRetryCommit: return kExitError;
+  }
+  return kExitError;
+}
+
+}  // namespace amp::cli

@@ -67,8 +67,9 @@ struct StreamBatch {
   std::shared_ptr<arrow::RecordBatch> batch;  ///< May have 0 rows.
   BatchMetadata metadata;
   /// Set on a streaming query when this batch's range jumps backwards (a reorg):
-  /// the inclusive block range, on `metadata.ranges`' network, that the consumer must
-  /// invalidate before applying this batch.
+  /// the inclusive block range [start, max(end, previous end)], on `metadata.ranges`'
+  /// network, that the consumer must invalidate before applying this batch. Only
+  /// network/start/end are meaningful; the hashes are zero.
   std::optional<BlockRange> invalidates;
 
   /// A 0-row batch that does not complete a microbatch: a keep-alive, safe to ignore.
@@ -93,7 +94,9 @@ class BatchStream {
   virtual Result<std::optional<StreamBatch>> Next() = 0;
   /// Aborts the RPC; a blocked Next() returns Cancelled. Callable from any thread.
   virtual void Cancel() = 0;
-  /// True when the query runs as a stream (decided by the server at GetFlightInfo).
+  /// True when the query runs as a stream: QueryOptions::stream when set, else whether the
+  /// SQL has a top-level `SETTINGS stream = true` (the rule ampd applies; the ticket that
+  /// carries the server's own decision is opaque and never decoded).
   virtual bool is_streaming() const = 0;
 };
 
@@ -140,7 +143,7 @@ class Client {
   struct QueryInfo {
     std::shared_ptr<arrow::Schema> schema;
     std::string ticket;  ///< Opaque; passed back unchanged to DoGet.
-    bool streaming = false;
+    bool streaming = false;  ///< As BatchStream::is_streaming().
   };
   Result<QueryInfo> GetInfo(const std::string& query, const QueryOptions& options = {}) const;
   /// GetFlightInfo + DoGet.

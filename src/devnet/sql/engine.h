@@ -1,14 +1,23 @@
 // The devnet's SQL: the subset of Amp's DataFusion SQL that our users and our own client
-// send, parsed into an AST and planned onto Arrow compute.
+// send, parsed into an AST (parser.h) and planned onto Arrow compute.
 //
-// Supported: SELECT of columns, `*`, expressions with aliases; FROM dataset.table or the
-// quoted "_/dataset@1.0.0".table form; WHERE with comparisons, AND/OR/NOT, parentheses,
-// IN, BETWEEN, IS [NOT] NULL, hex literals (0x… or '0x…') against binary columns;
-// MIN/MAX/COUNT (batch queries only); LIMIT (batch only); a CTE or subquery wrapping
-// another query; `SETTINGS stream = true`. Anything else is Invalid naming the construct.
+// Supported: SELECT of columns, `*`, `t.*`, expressions with aliases; FROM dataset.table or
+// the quoted "_/dataset@1.0.0".table form, FROM (subquery) [AS] alias, WITH name AS (query);
+// WHERE with comparisons, AND/OR/NOT, parentheses, [NOT] IN (list), [NOT] BETWEEN,
+// IS [NOT] NULL, hex literals (0x... or '0x...') against binary columns; MIN/MAX/COUNT
+// without GROUP BY; LIMIT/OFFSET; ORDER BY block_num/_block_num ascending (a no-op: rows
+// are produced in block order); `SETTINGS stream = true`; comments and a trailing `;`.
+// Anything else is Invalid naming the construct ("JOIN is not supported by the devnet").
 //
 // A plan reads one source table; the executor consumes that table's full rows (as made by
 // devnet/tables.h) in block order and emits output rows.
+//
+//   AMP_ASSIGN_OR_RETURN(auto plan, sql::PlanQuery(query_text, catalog));
+//   BlockBounds bounds = plan->block_bounds();            // skip blocks that cannot match
+//   AMP_ASSIGN_OR_RETURN(auto exec, plan->MakeExecutor());
+//   for (each source batch in block order, while !exec->done())
+//     AMP_ASSIGN_OR_RETURN(auto out, exec->Consume(batch));   // send `out`
+//   AMP_ASSIGN_OR_RETURN(auto last, exec->Finish());          // aggregates' row, or 0 rows
 #pragma once
 
 #include <cstdint>
@@ -30,6 +39,10 @@ namespace amp::devnet::sql {
 struct TableRef {
   std::string dataset;
   std::string table;
+  /// As written in a "namespace/name@revision" schema; empty when not written. The
+  /// revision, when present, is a semantic version (the parser rejects anything else).
+  std::string namespace_name;
+  std::string revision;
 };
 
 /// Resolves table references to schemas. KeyError (-> gRPC NOT_FOUND) for unknown ones.
@@ -41,12 +54,16 @@ class Catalog {
 
 /// Inclusive bounds on `_block_num`/`block_num` implied by the query's filters, used to
 /// avoid generating rows that cannot match. Conservative: rows outside never match.
+/// min > max means that no row can match at all (e.g. `block_num < 0`).
 struct BlockBounds {
   uint64_t min = 0;
   uint64_t max = UINT64_MAX;
+  bool empty() const { return min > max; }
 };
 
-/// Incremental executor of one plan. Not thread-safe; one per DoGet.
+/// Incremental executor of one plan. Not thread-safe; one per DoGet. Every returned batch
+/// has the plan's output_schema(). Errors: Invalid if a source batch does not have the
+/// source table's schema, or when used after Finish().
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -56,11 +73,13 @@ class Executor {
       const std::shared_ptr<arrow::RecordBatch>& source_rows) = 0;
   /// Ends the input; returns the aggregate row(s) or a 0-row batch.
   virtual Result<std::shared_ptr<arrow::RecordBatch>> Finish() = 0;
-  /// True once a LIMIT is satisfied: no further input can change the output.
+  /// True once a LIMIT is satisfied: no further input can change the output. Finish()
+  /// must still be called (an aggregate over a LIMITed subquery emits its row there).
   virtual bool done() const = 0;
 };
 
-/// A planned query.
+/// A planned query. Immutable, so one plan may be shared by threads; each DoGet makes its
+/// own executor.
 class Plan {
  public:
   virtual ~Plan() = default;
@@ -68,15 +87,21 @@ class Plan {
   virtual const TableRef& source_table() const = 0;
   /// `SETTINGS stream = true` (boolean literal true, key case-insensitive).
   virtual bool streaming_setting() const = 0;
-  /// Aggregates or LIMIT: not incrementalizable, rejected for streaming.
+  /// Aggregates, LIMIT/OFFSET or ORDER BY anywhere in the query: not incrementalizable,
+  /// rejected for streaming (Amp treats a Sort as non-incremental too).
   virtual bool is_incremental() const = 0;
+  /// The outermost non-incremental operation, named as Amp names it in "non-incremental
+  /// queries are not supported for streaming, query contains non-incremental operation:
+  /// `Limit`": "Limit", "Sort" or "Aggregate". nullopt iff is_incremental().
+  virtual std::optional<std::string> non_incremental_operation() const = 0;
   virtual BlockBounds block_bounds() const = 0;
   virtual Result<std::unique_ptr<Executor>> MakeExecutor() const = 0;
 };
 
-/// Parses and plans `sql`. Invalid (-> INVALID_ARGUMENT) for syntax errors and
-/// unsupported constructs, with a message naming them; KeyError for unknown tables
-/// or columns as the catalog reports them.
+/// Parses and plans `sql`. Invalid (-> INVALID_ARGUMENT) for syntax errors, unsupported
+/// constructs (message naming them), unknown columns ("No field named x. Valid fields are
+/// ...", a plan error in DataFusion) and type errors (e.g. a hex literal of the wrong
+/// width); KeyError (-> NOT_FOUND) for unknown tables, as the catalog reports them.
 Result<std::unique_ptr<Plan>> PlanQuery(std::string_view sql, const Catalog& catalog);
 
 }  // namespace amp::devnet::sql

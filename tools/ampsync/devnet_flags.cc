@@ -1,0 +1,63 @@
+#include "devnet_flags.h"
+
+#include <charconv>
+
+namespace amp::cli {
+
+void AddDevnetFlags(CLI::App& cmd, DevnetFlags& flags) {
+  DevnetOptions& o = flags.options;
+  cmd.add_option("--host", o.host, "Address to bind")->capture_default_str();
+  cmd.add_option("--port", o.port, "Flight port (0 picks a free one)")->capture_default_str();
+  cmd.add_option("--seed", o.seed, "Chain seed: same seed and options, same chain and reorgs")
+      ->capture_default_str();
+  cmd.add_option("--history", o.history, "Blocks present at start (0..history-1)")->capture_default_str();
+  cmd.add_option("--block-time", o.block_time_ms, "Milliseconds between new blocks (0: no live blocks)")
+      ->capture_default_str();
+  cmd.add_option("--txs-per-block", o.txs_per_block, "Transactions per block")->capture_default_str();
+  cmd.add_option("--logs-per-block", o.logs_per_block, "Logs per block")->capture_default_str();
+  cmd.add_option("--reorg-every", o.reorg_every, "A reorg every N produced blocks (0: never)")
+      ->capture_default_str();
+  cmd.add_option("--reorg-depth", flags.reorg_depth, "Reorg depth range MIN-MAX (or N)")->capture_default_str();
+  cmd.add_option("--halt-at", flags.halt_at, "Stop producing at this head (0: never)");
+  cmd.add_option("--microbatch-blocks", o.microbatch_blocks, "Largest streaming microbatch in blocks")
+      ->capture_default_str();
+  cmd.add_option("--keep-alive-ms", flags.keep_alive_ms, "Keep-alive period during a long microbatch")
+      ->capture_default_str();
+  cmd.add_option("--require-token", o.require_token, "Require 'authorization: Bearer <token>'");
+  cmd.add_option("--drop-stream-after", o.faults.drop_stream_after_messages,
+                 "Fault: end each DoGet stream with UNAVAILABLE after N messages");
+  cmd.add_option("--fail-next-calls", o.faults.fail_next_calls,
+                 "Fault: fail the next N GetFlightInfo/DoGet calls with UNAVAILABLE");
+  cmd.add_option("--message-delay-ms", flags.message_delay_ms, "Fault: delay before each message");
+  cmd.add_option("--query-latency-ms", flags.query_latency_ms,
+                 "Fault: latency added to each GetFlightInfo and DoGet");
+  cmd.add_option("--bandwidth", o.faults.bandwidth_bytes_per_second,
+                 "Fault: per-stream cap in bytes per second (0: unlimited)");
+}
+
+Result<DevnetOptions> ToDevnetOptions(const DevnetFlags& flags) {
+  DevnetOptions o = flags.options;
+  const std::string& depth = flags.reorg_depth;
+  auto parse = [&](std::string_view text, uint32_t* out) {
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+    return ec == std::errc() && ptr == text.data() + text.size() && !text.empty();
+  };
+  size_t dash = depth.find('-');
+  std::string_view lo = std::string_view(depth).substr(0, dash);
+  std::string_view hi = dash == std::string::npos ? lo : std::string_view(depth).substr(dash + 1);
+  if (!parse(lo, &o.reorg_depth_min) || !parse(hi, &o.reorg_depth_max) || o.reorg_depth_min == 0 ||
+      o.reorg_depth_min > o.reorg_depth_max) {
+    return Status::Invalid("--reorg-depth must be MIN-MAX with 1 <= MIN <= MAX (or one number), got '",
+                           depth, "'");
+  }
+  if (o.history == 0) return Status::Invalid("--history must be at least 1");
+  if (o.microbatch_blocks == 0) return Status::Invalid("--microbatch-blocks must be at least 1");
+  if (o.port < 0 || o.port > 65535) return Status::Invalid("--port must be 0..65535, got ", o.port);
+  if (flags.halt_at) o.halt_at = flags.halt_at;
+  o.keep_alive = std::chrono::milliseconds(flags.keep_alive_ms);
+  o.faults.message_delay = std::chrono::milliseconds(flags.message_delay_ms);
+  o.faults.query_latency = std::chrono::milliseconds(flags.query_latency_ms);
+  return o;
+}
+
+}  // namespace amp::cli

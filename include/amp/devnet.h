@@ -1,0 +1,174 @@
+// File: amp/devnet.h
+//
+// `ampsync devnet` as a library: an Amp-compatible Arrow Flight server over a deterministic
+// synthetic chain (dataset `eth_firehose`: blocks, transactions, logs), for tests, demos and
+// benchmarks. It reproduces what Amp's query server puts on the wire (GetFlightInfo with a
+// bincode ticket, DoGet with app_metadata ranges, streaming microbatches, reorg rewinds,
+// `amp-stream`/`amp-resume` headers, keep-alives, gRPC error codes), plus fault injection.
+//
+//   amp::DevnetOptions options;
+//   options.port = 0;              // pick a free port
+//   options.history = 100;         // blocks 0..99 exist at start
+//   options.block_time_ms = 50;    // then one block every 50 ms
+//   AMP_ASSIGN_OR_RETURN(auto devnet, amp::DevnetServer::Start(options));
+//   // ... point a client at devnet->url() ...
+//   devnet->SetFaults({.fail_next_calls = 2});
+//   AMP_RETURN_NOT_OK(devnet->Reorg(3));
+//   AMP_RETURN_NOT_OK(devnet->Shutdown());
+//
+// Deviations from Amp, on purpose:
+//   - DoAction implements four control actions so tests can drive a devnet that runs in
+//     another process (Amp answers every DoAction with UNIMPLEMENTED; so does the devnet for
+//     any other action type):
+//       "ampsync.devnet.set_faults"  body: JSON DevnetFaults, durations in ms:
+//           {"drop_stream_after_messages":N,"fail_next_calls":N,"message_delay_ms":N,
+//            "query_latency_ms":N,"bandwidth_bytes_per_second":N}; absent fields are 0,
+//           so `{}` clears all faults. Returns the faults now in force, same JSON form.
+//       "ampsync.devnet.reorg"       body: {"depth":N}. Returns the status JSON below.
+//       "ampsync.devnet.produce"     body: {"count":N} (default 1): produce N blocks now
+//           (respects halt_at). Returns the status JSON below.
+//       "ampsync.devnet.status"      body ignored. Returns
+//           {"generation":G,"head":N,"head_hash":"0x…","produced":P}.
+//     Bad action bodies are INVALID_ARGUMENT. Actions are never subject to faults or auth.
+//   - Optional bearer-token check (`require_token`), which Amp leaves to its gateway.
+//   - Streams stop with UNAVAILABLE on Shutdown (Amp's server just goes away).
+//   - A ticket with trailing bytes is rejected (Amp's bincode decoding may accept it); an
+//     empty amp-resume cursor (`{}`) means "from the beginning".
+//   - No HTTP /healthz on the Flight port (Arrow's gRPC server cannot share it).
+//
+// Thread-safety: every DevnetServer method may be called from any thread, concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "amp/status.h"
+#include "amp/types.h"
+
+namespace arrow {
+class RecordBatch;
+}  // namespace arrow
+
+namespace amp {
+
+namespace devnet {
+class Chain;  // devnet/chain.h, internal: for in-tree tests and oracles.
+}  // namespace devnet
+
+/// \brief Faults injected into the Flight service. All zero = a well-behaved server.
+struct DevnetFaults {
+  /// DoGet streams fail with UNAVAILABLE once this many FlightData messages (schema
+  /// included) have been sent on that stream. 0 = never.
+  uint64_t drop_stream_after_messages = 0;
+  /// The next N GetFlightInfo/DoGet calls (all clients together) fail with UNAVAILABLE.
+  /// Counts down as calls fail; faults() reports what is left.
+  uint64_t fail_next_calls = 0;
+  /// Extra delay before each FlightData message.
+  std::chrono::milliseconds message_delay{0};
+  /// Extra delay at the start of every GetFlightInfo and every DoGet.
+  std::chrono::milliseconds query_latency{0};
+  /// Per-stream cap on message body bytes per second (0 = unlimited): a message of B bytes
+  /// is released B / rate seconds after the previous one.
+  uint64_t bandwidth_bytes_per_second = 0;
+
+  friend bool operator==(const DevnetFaults&, const DevnetFaults&) = default;
+};
+
+/// \brief Chain, server and fault settings of a devnet.
+struct DevnetOptions {
+  // --- The synthetic chain (deterministic in these fields). ---
+  uint64_t seed = 1;
+  std::string network = "mainnet";
+  /// Blocks present at start: 0..history-1 (>= 1).
+  uint64_t history = 10'000;
+  /// Milliseconds between live blocks after start (0 = no live production).
+  uint64_t block_time_ms = 1'000;
+  uint32_t txs_per_block = 4;
+  uint32_t logs_per_block = 8;
+  /// Scheduled reorg each time the produced block count reaches a multiple of this (0 = never).
+  uint64_t reorg_every = 0;
+  uint32_t reorg_depth_min = 1;
+  uint32_t reorg_depth_max = 3;
+  /// Live production stops once the head reaches this block.
+  std::optional<uint64_t> halt_at;
+  /// Unix seconds of block 0; block n is stamped genesis_time + 12 * n.
+  uint64_t genesis_time = 1'700'000'000;
+
+  // --- The Flight server. ---
+  std::string host = "127.0.0.1";
+  /// 1602 is Amp's default Flight port; 0 picks a free one (see DevnetServer::port()).
+  int port = 1602;
+  /// Largest streaming microbatch, in blocks (Amp: server_microbatch_max_interval).
+  uint64_t microbatch_blocks = 1'000;
+  /// Keep-alive period during a long-running streaming microbatch (Amp: 30 s, at least
+  /// 30 s; any value here so tests can use a few ms). 0 disables periodic keep-alives.
+  std::chrono::milliseconds keep_alive{30'000};
+  /// Also send a keep-alive at the start of every microbatch, as Amp's immediately-ticking
+  /// tokio interval usually does.
+  bool keep_alive_at_microbatch_start = true;
+  /// Non-empty: GetFlightInfo and DoGet require `authorization: Bearer <require_token>`
+  /// (UNAUTHENTICATED otherwise).
+  std::string require_token;
+  DevnetFaults faults;
+};
+
+/// \brief A running devnet: Flight server, chain, and live block producer.
+class DevnetServer {
+ public:
+  /// Builds the chain, binds the server and starts live production. IOError when the
+  /// address cannot be bound; Invalid for impossible options.
+  static Result<std::unique_ptr<DevnetServer>> Start(DevnetOptions options);
+
+  /// Shuts down if still running.
+  ~DevnetServer();
+  DevnetServer(const DevnetServer&) = delete;
+  DevnetServer& operator=(const DevnetServer&) = delete;
+
+  /// The bound port (the chosen one when options.port was 0).
+  int port() const;
+  /// "grpc://<host>:<port>"; 127.0.0.1 when bound to a wildcard address.
+  std::string url() const;
+  const DevnetOptions& options() const;
+
+  // --- Faults: take effect immediately, also on streams already running. ---
+  void SetFaults(DevnetFaults faults);
+  DevnetFaults faults() const;
+
+  // --- The chain, for tests and oracles. ---
+  BlockNumber Head() const;
+  /// Produces one block now (scheduled reorgs apply; no-op at halt_at). Returns the head.
+  BlockNumber ProduceBlock();
+  /// Replaces the top `depth` blocks with new versions (same head, new hashes and rows).
+  Status Reorg(uint32_t depth);
+  /// The canonical range [start, end] right now: hash of end, hash of start's parent,
+  /// timestamp of end, as a server would put it in app_metadata. Invalid if end > head.
+  Result<BlockRange> CanonicalRange(BlockNumber start, BlockNumber end) const;
+  /// The full canonical rows (all columns, `_block_num` first) of `table` ("blocks",
+  /// "transactions", "logs") for blocks [start, end], from one consistent snapshot.
+  Result<std::shared_ptr<arrow::RecordBatch>> CanonicalRows(std::string_view table,
+                                                            BlockNumber start,
+                                                            BlockNumber end) const;
+  /// The chain itself (see devnet/chain.h; in-tree code only).
+  devnet::Chain& chain();
+
+  /// DoGet streams currently open (tests check that cancelled streams are released).
+  size_t active_streams() const;
+
+  /// Stops live production, ends open streams (UNAVAILABLE) and stops the server. Returns
+  /// promptly even with idle streaming clients attached. Idempotent.
+  Status Shutdown();
+  /// Blocks until Shutdown() has completed (e.g. called from a signal handler's thread).
+  Status Wait();
+
+ private:
+  DevnetServer();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace amp

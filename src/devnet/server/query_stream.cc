@@ -1,0 +1,263 @@
+#include "devnet/server/query_stream.h"
+
+#include <algorithm>
+
+#include <arrow/buffer.h>
+#include <arrow/ipc/dictionary.h>
+#include <arrow/ipc/writer.h>
+#include <arrow/util/byte_size.h>
+
+#include "devnet/server/metadata_json.h"
+
+namespace amp::devnet::server {
+namespace {
+
+using arrow::flight::FlightPayload;
+using Clock = std::chrono::steady_clock;
+
+// Source rows generated per step: bounds memory and lets a LIMIT stop generation early.
+constexpr uint64_t kRowsPerChunk = 8192;
+// How long one WaitForChange call may block before the stream looks at cancellation.
+constexpr auto kIdlePoll = std::chrono::milliseconds(10);
+
+Status ExecutionError(const Status& st, const char* what) {
+  return InternalError(std::string(what) + ": " + st.ToString());
+}
+
+}  // namespace
+
+QueryStream::QueryStream(QueryStreamParams params) : p_(std::move(params)) {
+  p_.state->active_streams.fetch_add(1);
+  schema_ = p_.plan->output_schema();
+  bounds_ = p_.plan->block_bounds();
+  const uint64_t per_block =
+      std::max<uint64_t>(1, RowsPerBlock(p_.table, p_.state->chain->options()));
+  chunk_blocks_ = std::max<uint64_t>(1, kRowsPerChunk / per_block);
+
+  if (!p_.streaming) {
+    // Amp's batch ranges are the synced range of the tables when the query runs, not
+    // narrowed by WHERE/LIMIT.
+    snapshot_ = p_.state->chain->Snapshot();
+    const BlockNumber head = snapshot_->head();
+    const BlockRange r = snapshot_->Range(0, head);
+    batch_metadata_ = EncodeAppMetadata({r}, false);
+    batch_completion_ = EncodeAppMetadata({r}, true);
+    next_block_ = bounds_.min;
+    last_block_ = std::min<BlockNumber>(bounds_.max, head);
+    any_rows_to_generate_ = !bounds_.empty() && next_block_ <= last_block_;
+  } else {
+    prev_ = p_.resume;
+  }
+}
+
+QueryStream::~QueryStream() { p_.state->active_streams.fetch_sub(1); }
+
+std::shared_ptr<arrow::Schema> QueryStream::schema() { return schema_; }
+
+arrow::Result<FlightPayload> QueryStream::GetSchemaPayload() {
+  // Amp sends the streaming schema lazily, at the first MicrobatchStart: a client that
+  // blocks on the schema waits until there is something to stream.
+  while (p_.streaming && !first_microbatch_started_) AMP_RETURN_NOT_OK(Fill());
+  FlightPayload payload;
+  arrow::ipc::DictionaryFieldMapper mapper(*schema_);
+  AMP_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(
+      *schema_, arrow::ipc::IpcWriteOptions::Defaults(), mapper, &payload.ipc_message));
+  return Emit(std::move(payload));
+}
+
+arrow::Result<FlightPayload> QueryStream::Next() {
+  AMP_RETURN_NOT_OK(CheckCallAlive(*p_.state, *p_.context));
+  while (pending_.empty()) {
+    if (finished_) return FlightPayload{};  // null metadata: end of stream
+    AMP_RETURN_NOT_OK(Fill());
+  }
+  const auto keep_alive = p_.state->config.keep_alive;
+  std::shared_ptr<arrow::RecordBatch> batch;
+  std::string app_metadata;
+  if (p_.streaming && microbatch_open_ && keep_alive.count() > 0 && !last_was_keep_alive_ &&
+      Clock::now() >= next_keep_alive_) {
+    // A long-running microbatch: tell the client the stream is alive, as Amp's
+    // keep_alive_stream does, with the current range and ranges_complete false. At most
+    // one between two real messages, so keep-alives never starve the data.
+    next_keep_alive_ = Clock::now() + keep_alive;
+    last_was_keep_alive_ = true;
+    AMP_ASSIGN_OR_RETURN(batch, arrow::RecordBatch::MakeEmpty(schema_));
+    app_metadata = microbatch_metadata_;
+  } else {
+    Pending next = std::move(pending_.front());
+    pending_.pop_front();
+    if (next.completes_microbatch) microbatch_open_ = false;
+    last_was_keep_alive_ = false;
+    batch = std::move(next.batch);
+    app_metadata = std::move(next.app_metadata);
+  }
+  FlightPayload payload;
+  AMP_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(
+      *batch, arrow::ipc::IpcWriteOptions::Defaults(), &payload.ipc_message));
+  payload.app_metadata = arrow::Buffer::FromString(std::move(app_metadata));
+  return Emit(std::move(payload));
+}
+
+arrow::Result<FlightPayload> QueryStream::Emit(FlightPayload payload) {
+  const DevnetFaults faults = p_.state->faults.Get();
+  if (faults.drop_stream_after_messages > 0 &&
+      messages_sent_ >= faults.drop_stream_after_messages) {
+    return UnavailableError("injected fault: stream dropped after " +
+                            std::to_string(messages_sent_) + " messages");
+  }
+  if (faults.message_delay.count() > 0) {
+    AMP_RETURN_NOT_OK(SleepWhileAlive(*p_.state, *p_.context, faults.message_delay));
+  }
+  if (faults.bandwidth_bytes_per_second > 0) {
+    // Token bucket with no burst: a body of B bytes leaves B / rate after the previous one.
+    const auto bytes = static_cast<double>(std::max<int64_t>(0, payload.ipc_message.body_length));
+    const auto cost = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+        bytes / static_cast<double>(faults.bandwidth_bytes_per_second)));
+    const auto release = std::max(Clock::now(), bandwidth_free_at_) + cost;
+    AMP_RETURN_NOT_OK(SleepWhileAlive(*p_.state, *p_.context, release - Clock::now()));
+    bandwidth_free_at_ = release;
+  }
+  ++messages_sent_;
+  return payload;
+}
+
+Status QueryStream::Fill() { return p_.streaming ? FillStreaming() : FillBatch(); }
+
+Status QueryStream::FillBatch() {
+  if (any_rows_to_generate_ && !generation_done_ && next_block_ <= last_block_ &&
+      !p_.executor->done()) {
+    const BlockNumber hi = std::min(last_block_, next_block_ + (chunk_blocks_ - 1));
+    AMP_RETURN_NOT_OK(GenerateAndPush(next_block_, hi, batch_metadata_));
+    if (hi == last_block_) {
+      generation_done_ = true;
+    } else {
+      next_block_ = hi + 1;
+    }
+    return Status::OK();
+  }
+  generation_done_ = true;
+  auto final_rows = p_.executor->Finish();
+  if (!final_rows.ok()) return ExecutionError(final_rows.status(), "query execution failed");
+  PushSliced(*final_rows, batch_metadata_);
+  // NonEmptyRecordBatchStream: a batch query always yields at least one data batch.
+  if (data_batches_ == 0) AMP_RETURN_NOT_OK(PushEmpty(batch_metadata_, false));
+  AMP_RETURN_NOT_OK(PushEmpty(batch_completion_, true));
+  finished_ = true;
+  return Status::OK();
+}
+
+Status QueryStream::FillStreaming() {
+  if (!in_microbatch_) return StartMicrobatch();
+  if (gen_any_) {
+    const BlockNumber hi = std::min(gen_last_, gen_next_ + (chunk_blocks_ - 1));
+    AMP_RETURN_NOT_OK(GenerateAndPush(gen_next_, hi, microbatch_metadata_));
+    if (hi == gen_last_) {
+      gen_any_ = false;
+    } else {
+      gen_next_ = hi + 1;
+    }
+    return Status::OK();
+  }
+  AMP_RETURN_NOT_OK(PushEmpty(microbatch_completion_, true));
+  prev_ = NetworkCursor{range_.end, range_.hash};
+  in_microbatch_ = false;
+  return Status::OK();
+}
+
+Status QueryStream::StartMicrobatch() {
+  const auto& chain = *p_.state->chain;
+  while (true) {
+    AMP_RETURN_NOT_OK(CheckCallAlive(*p_.state, *p_.context));
+    const uint64_t generation = chain.generation();
+    auto snapshot = chain.Snapshot();
+    const BlockNumber head = snapshot->head();
+    // The earliest block is 0; after a cursor, continue after it when it is still
+    // canonical, otherwise rewind to the fork point (Amp's next_microbatch_start and
+    // reorg_base). The rewound range starts at or before the previous end and its
+    // prev_hash does not chain to the previous hash: that is how clients see a reorg.
+    BlockNumber start = 0;
+    if (prev_.has_value()) {
+      if (prev_->number <= head && snapshot->hash(prev_->number) == prev_->hash) {
+        start = prev_->number + 1;
+      } else {
+        auto fork = chain.CanonicalAncestor(prev_->number, prev_->hash);
+        if (!fork.ok()) {
+          return InternalError("cannot resume after block " + std::to_string(prev_->number) +
+                               " with hash " + prev_->hash.ToHex() + ": " +
+                               fork.status().message());
+        }
+        // The chain moved on since the snapshot; retry with a fresh one.
+        if (*fork > head || chain.generation() != generation) continue;
+        start = *fork + 1;
+      }
+    }
+    if (start > head) {
+      // Caught up: Amp sends nothing while idle.
+      AMP_RETURN_NOT_OK(WaitForChainChange(generation));
+      continue;
+    }
+    const BlockNumber end =
+        std::min(head, start + (std::max<uint64_t>(1, p_.state->config.microbatch_blocks) - 1));
+    range_ = snapshot->Range(start, end);
+    microbatch_metadata_ = EncodeAppMetadata({range_}, false);
+    microbatch_completion_ = EncodeAppMetadata({range_}, true);
+    snapshot_ = std::move(snapshot);
+    // WHERE on block_num does not move the microbatch walk, it only filters rows: skip
+    // generating blocks that cannot match.
+    gen_next_ = std::max<BlockNumber>(start, bounds_.min);
+    gen_last_ = std::min<BlockNumber>(end, bounds_.max);
+    gen_any_ = !bounds_.empty() && gen_next_ <= gen_last_;
+    in_microbatch_ = true;
+    microbatch_open_ = true;
+    first_microbatch_started_ = true;
+    next_keep_alive_ = Clock::now() + p_.state->config.keep_alive;
+    if (p_.state->config.keep_alive_at_microbatch_start) {
+      AMP_RETURN_NOT_OK(PushEmpty(microbatch_metadata_, false));
+    }
+    return Status::OK();
+  }
+}
+
+Status QueryStream::WaitForChainChange(uint64_t seen_generation) {
+  const auto& chain = *p_.state->chain;
+  while (chain.generation() == seen_generation) {
+    AMP_RETURN_NOT_OK(CheckCallAlive(*p_.state, *p_.context));
+    chain.WaitForChange(seen_generation, Clock::now() + kIdlePoll);
+  }
+  return Status::OK();
+}
+
+Status QueryStream::GenerateAndPush(BlockNumber lo, BlockNumber hi,
+                                    const std::string& app_metadata) {
+  auto rows = GenerateRows(p_.table, *snapshot_, lo, hi);
+  if (!rows.ok()) return ExecutionError(rows.status(), "generating source rows failed");
+  auto out = p_.executor->Consume(*rows);
+  if (!out.ok()) return ExecutionError(out.status(), "query execution failed");
+  PushSliced(*out, app_metadata);
+  return Status::OK();
+}
+
+void QueryStream::PushSliced(const std::shared_ptr<arrow::RecordBatch>& batch,
+                             const std::string& app_metadata) {
+  if (batch == nullptr || batch->num_rows() == 0) return;
+  // Like Amp's split_batch_for_grpc_response: slices of about 2 MiB, by an estimate
+  // (a single huge row can still exceed it). Every slice carries the same ranges.
+  const int64_t rows = batch->num_rows();
+  const int64_t bytes = arrow::util::TotalBufferSize(*batch);
+  const int64_t slices = std::clamp<int64_t>(
+      (bytes + kTargetFlightDataBytes - 1) / kTargetFlightDataBytes, 1, rows);
+  const int64_t rows_per_slice = (rows + slices - 1) / slices;
+  for (int64_t offset = 0; offset < rows; offset += rows_per_slice) {
+    pending_.push_back(Pending{batch->Slice(offset, std::min(rows_per_slice, rows - offset)),
+                               app_metadata, false});
+    ++data_batches_;
+  }
+}
+
+Status QueryStream::PushEmpty(const std::string& app_metadata, bool completes_microbatch) {
+  AMP_ASSIGN_OR_RETURN(auto empty, arrow::RecordBatch::MakeEmpty(schema_));
+  pending_.push_back(Pending{std::move(empty), app_metadata, completes_microbatch});
+  return Status::OK();
+}
+
+}  // namespace amp::devnet::server

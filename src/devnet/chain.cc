@@ -1,4 +1,5 @@
 #include "devnet/chain.h"
+#include "devnet/mix.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,16 +7,6 @@
 
 namespace amp::devnet {
 namespace {
-
-// splitmix64 finalizer: a bijection on 64 bits with full avalanche.
-inline uint64_t Mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 inline uint64_t LoadLe64(const uint8_t* p) {
   uint64_t v = 0;
@@ -26,8 +17,6 @@ inline uint64_t LoadLe64(const uint8_t* p) {
 inline void StoreLe64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
-
-constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 #include "devnet/tables.h"
+#include "devnet/mix.h"
 
 #include <algorithm>
 #include <array>
@@ -109,17 +110,6 @@ std::shared_ptr<arrow::Schema> MakeLogsSchema() {
 // ---------------------------------------------------------------------------------------
 // Randomness. Every block of every table gets its own generator seeded from
 // (seed, number, version, table), so a block's rows never depend on which range asked.
-
-constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
-
-inline uint64_t Mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 inline void StoreLe64(uint8_t* p, uint64_t v) {
   if constexpr (std::endian::native == std::endian::little) {

@@ -52,19 +52,22 @@ Status RunQuery(const QueryArgs& args) {
   ClientOptions options;
   options.auth_token = args.token;
   options.tls_root_certs_file = args.tls_ca;
+  // Flag values are checked before anything touches the network: they are usage errors.
+  OutputFormat format = isatty(STDOUT_FILENO) ? OutputFormat::kTable : OutputFormat::kCsv;
+  if (!args.format.empty()) {
+    auto parsed = ParseOutputFormat(args.format);
+    if (!parsed.ok()) return UsageError(parsed.status());
+    format = *parsed;
+  }
   Client client(args.server, options);
-  AMP_RETURN_NOT_OK(client.status());
+  if (!client.status().ok()) return UsageError(client.status());
 
   QueryOptions query_options;
   if (args.stream) query_options.stream = true;
   if (!args.resume.empty()) {
-    AMP_ASSIGN_OR_RETURN(auto cursor, Cursor::FromJson(args.resume));
-    query_options.resume = std::move(cursor);
-  }
-
-  OutputFormat format = isatty(STDOUT_FILENO) ? OutputFormat::kTable : OutputFormat::kCsv;
-  if (!args.format.empty()) {
-    AMP_ASSIGN_OR_RETURN(format, ParseOutputFormat(args.format));
+    auto cursor = Cursor::FromJson(args.resume);
+    if (!cursor.ok()) return UsageError(cursor.status().WithMessage("--resume: ", cursor.status().message()));
+    query_options.resume = std::move(*cursor);
   }
 
   AMP_ASSIGN_OR_RETURN(std::unique_ptr<BatchStream> stream, client.sql(args.sql).stream(query_options));

@@ -12,9 +12,18 @@ inline constexpr int kExitRejected = 3;     ///< The server or destination refus
 inline constexpr int kExitUnavailable = 4;  ///< Unreachable or unavailable (retry later).
 inline constexpr int kExitInterrupted = 130;  ///< Ctrl+C / SIGTERM: stopped cleanly.
 
+/// Marks a bad flag value (exit 2) rather than a failure of the work itself.
+inline Status UsageError(const Status& status) {
+  return WithErrorInfo(status, ErrorClass::kFatal, "cli", "usage");
+}
+
 /// Maps a failure to its exit code through its ErrorClass.
 inline int ExitCodeFor(const Status& status) {
   if (status.ok()) return kExitOk;
+  if (const ErrorInfo* info = ErrorInfo::FromStatus(status);
+      info && info->source() == "cli" && info->code() == "usage") {
+    return kExitUsage;
+  }
   if (status.IsCancelled()) return kExitInterrupted;
   switch (ClassOf(status)) {
     case ErrorClass::kFatal: return kExitRejected;

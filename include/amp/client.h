@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 
+#include "amp/load.h"
 #include "amp/status.h"
 #include "amp/types.h"
 
@@ -113,6 +114,13 @@ class QueryBuilder {
   Result<std::shared_ptr<arrow::Table>> to_arrow(const QueryOptions& options = {}) const;
   /// Opens the query as a stream of batches with their metadata.
   Result<std::unique_ptr<BatchStream>> stream(const QueryOptions& options = {}) const;
+  /// Loads the query's rows into `table` of `connection` (a name given to
+  /// Client::configure_connection, or a connection URI) on a background thread; see
+  /// amp/load.h. Errors here are configuration errors (unknown connection, invalid options,
+  /// loader creation); everything later is reported by the results. The client must
+  /// outlive the returned LoadResults (the load runs on a thread that uses it).
+  Result<LoadResults> load(const std::string& connection, const std::string& table,
+                           const LoadOptions& options = {}) const;
 
   const std::string& query() const { return query_; }
 
@@ -139,6 +147,18 @@ class Client {
 
   QueryBuilder sql(std::string query) const { return QueryBuilder(*this, std::move(query)); }
 
+  /// Names a destination for QueryBuilder::load(): a loader and its options, validated
+  /// now against the loader's option table (unknown key -> Invalid listing the valid
+  /// ones). Values "env:NAME" are read from the environment at each load, so secrets
+  /// are neither stored in the client nor written anywhere. Replaces an earlier entry.
+  Status configure_connection(const std::string& name, const std::string& loader,
+                              const LoaderConfig& config);
+  /// The same from a URI: "postgresql://user@host:5432/db", "memory://name".
+  Status configure_connection(const std::string& name, const std::string& uri);
+  /// The connection named `name` (KeyError listing the configured ones), or the parsed
+  /// URI when `name` contains "://".
+  Result<ConnectionSpec> connection(const std::string& name) const;
+
   /// GetFlightInfo: the schema and whether the server runs the query as a stream.
   struct QueryInfo {
     std::shared_ptr<arrow::Schema> schema;
@@ -151,10 +171,13 @@ class Client {
                                                const QueryOptions& options = {}) const;
 
   class Impl;
+  class Connections;
 
  private:
   std::string url_;
   std::unique_ptr<Impl> impl_;
+  /// Named connections (src/streaming/load.cc); created by the first configure_connection.
+  std::shared_ptr<Connections> connections_;
 };
 
 }  // namespace amp

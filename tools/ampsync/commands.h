@@ -15,6 +15,9 @@ using CommandRunner = std::function<int()>;
 CommandRunner RegisterQueryCommand(CLI::App& app);
 CommandRunner RegisterDevnetCommand(CLI::App& app);
 CommandRunner RegisterDemoCommand(CLI::App& app);
+CommandRunner RegisterLoadCommand(CLI::App& app);
+CommandRunner RegisterLoadersCommand(CLI::App& app);
+CommandRunner RegisterAuditCommand(CLI::App& app);
 
 /// Prints "ampsync: error: <message>" to stderr and returns the exit code for `status`.
 int ReportError(const Status& status);

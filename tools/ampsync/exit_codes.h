@@ -10,6 +10,7 @@ inline constexpr int kExitError = 1;        ///< Runtime failure not covered bel
 inline constexpr int kExitUsage = 2;        ///< Bad command line or option value.
 inline constexpr int kExitRejected = 3;     ///< The server or destination refused: SQL, auth, schema.
 inline constexpr int kExitUnavailable = 4;  ///< Unreachable or unavailable (retry later).
+inline constexpr int kExitMismatch = 5;     ///< `ampsync audit`: source and destination differ.
 inline constexpr int kExitInterrupted = 130;  ///< Ctrl+C / SIGTERM: stopped cleanly.
 
 /// Marks a bad flag value (exit 2) rather than a failure of the work itself.

@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   add(RegisterQueryCommand(app));
   add(RegisterDevnetCommand(app));
   add(RegisterDemoCommand(app));
+  add(RegisterLoadCommand(app));
+  add(RegisterLoadersCommand(app));
+  add(RegisterAuditCommand(app));
 
   try {
     app.parse(argc, argv);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "loaders/postgres/pg_connection.h"
+#include "loaders/postgres/pg_copy_reader.h"
 #include "loaders/postgres/pg_copy_writer.h"
 #include "loaders/postgres/pg_error.h"
 #include "loaders/postgres/pg_types.h"
@@ -722,6 +723,17 @@ class PostgresLoader final : public Loader {
   Result<std::unique_ptr<LoaderSession>> OpenSession() override {
     AMP_ASSIGN_OR_RETURN(auto conn, shared_->pool.Acquire());
     return std::unique_ptr<LoaderSession>(new PostgresSession(shared_, std::move(conn)));
+  }
+
+  // For `ampsync audit`: one binary COPY out of the rows, decoded by pg_copy_reader.h.
+  Result<std::shared_ptr<arrow::Table>> ReadRows(const TableSpec& spec,
+                                                 const BlockInterval& blocks) override {
+    std::shared_ptr<arrow::Table> rows;
+    AMP_RETURN_NOT_OK(WithConnection(shared_->pool, [&](PgConnection& conn) -> Status {
+      AMP_ASSIGN_OR_RETURN(rows, ReadTableRows(conn, shared_->schema, spec, blocks));
+      return Status::OK();
+    }));
+    return rows;
   }
 
  private:

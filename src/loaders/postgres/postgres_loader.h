@@ -18,6 +18,9 @@
 //  * A unit is one transaction: BEGIN; DELETE ... by block span (Undo); COPY BINARY
 //    (Append; upsert: COPY into a temp table, then INSERT ... ON CONFLICT DO UPDATE);
 //    INSERT ... ON CONFLICT into amp_client_state (Commit); COMMIT.
+//  * ReadRows (for `ampsync audit`): one `COPY (SELECT ...) TO STDOUT (FORMAT binary)` of
+//    the rows whose block span intersects the interval, decoded back into the query's
+//    Arrow types by pg_copy_reader.h (the inverse of the writer's mapping).
 #pragma once
 
 #include <memory>

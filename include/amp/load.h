@@ -1,0 +1,211 @@
+// File: amp/load.h
+//
+// Loading query results into a destination: the options of a load, the LoadResult of each
+// committed unit of work, the lazily produced range of results, and named connections.
+//
+//   amp::Client client("grpc://localhost:1602");
+//   AMP_RETURN_NOT_OK(client.configure_connection("my_pg", "postgresql://me@db:5432/chain"));
+//   AMP_ASSIGN_OR_RETURN(auto results,
+//       client.sql("SELECT * FROM eth_firehose.blocks").load("my_pg", "blocks",
+//                                                            {.stream = true}));
+//   for (const amp::LoadResult& r : results) {
+//     std::cout << r.ToString() << "\n";       // one per committed unit, one per reorg
+//     if (!r.success) break;                    // the last result of a failed load
+//   }
+//
+// How a load runs (src/streaming/load_driver.h has the details):
+//   - the destination table is created from the query's GetFlightInfo schema before any
+//     data flows (Loader::EnsureTable); kOverwrite empties it once per load;
+//   - a streaming load resumes after the destination's committed checkpoint (amp-resume),
+//     follows the chain head, undoes reorged blocks, and commits undo + rows + checkpoint as
+//     one unit of work (exactly-once with an atomic loader such as PostgreSQL);
+//   - a batch load (stream = false) loads the whole result in one unit, committed with a
+//     checkpoint that marks completion, and then the range ends.
+//
+// Commit cadence of a streaming load: a unit ends at a microbatch boundary (a watermark)
+// when any of these holds, else it keeps growing:
+//   - it holds >= batch_size rows or >= flush_bytes bytes (catch-up);
+//   - the microbatch was "live": one block, or shorter than the longest microbatch seen
+//     so far (the first one: shorter than server_microbatch_blocks); the server cuts
+//     microbatches short only at the chain head. A catch-up that ends exactly on a full
+//     microbatch is committed with the next block's microbatch;
+//   - it holds an undo (reorg), or the stream reconnected since the last commit;
+//   - flush_interval has passed since the unit began (checked at watermarks only);
+//   - a stop was requested.
+//
+// LoadResult::metadata keys (all values are text):
+//   operation       "load" (a committed unit), "reorg" (an undo inside the next unit, which
+//                   is reported right after that unit committed), "error" (the final result
+//                   of a failed load)
+//   phase           why the unit was committed: "catchup" (size), "live", "reorg",
+//                   "reconnect", "interval", "batch" (a batch load), "stop"
+//   block_range     blocks the unit's rows came from, e.g. "mainnet[0..=99]" (load)
+//   batches         record batches appended in the unit
+//   microbatches    microbatches (watermarks) completed in the unit
+//   transaction_id  the stream engine's id of the unit's last event (load) or of the undo
+//   cursor          the committed resume cursor, JSON (load)
+//   reconnects      reconnections of the stream so far in this load
+//   reorgs          reorgs committed so far in this load
+//   stream_id       the checkpoint key (MakeStreamId of query and table)
+//   start_cursor    the cursor the load resumed after, JSON ("{}": from the start)
+//   mode            append | overwrite | upsert
+//   cause           "reorg" (reorg results)
+//   invalidation_count  number of invalidation_ranges (reorg results)
+//   error_class     retry-call | retry-commit | reconnect | fatal (error results)
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "amp/loader.h"
+#include "amp/status.h"
+#include "amp/types.h"
+
+namespace amp {
+
+/// \brief Reconnect / retry policy: exponential backoff with jitter, bounded.
+///
+/// The k-th consecutive failure (k = 1, 2, ...) waits d * (1 - jitter * u), u uniform in
+/// [0, 1), where d = min(max_backoff, initial_backoff * multiplier^(k-1)); the delay never
+/// exceeds max_backoff. The count restarts after every successful commit. After
+/// max_attempts consecutive failures the load stops with the last error.
+struct RetryOptions {
+  int max_attempts = 10;
+  std::chrono::milliseconds initial_backoff{250};
+  std::chrono::milliseconds max_backoff{30'000};
+  double multiplier = 2.0;
+  double jitter = 0.5;  ///< In [0, 1]; 0 = no jitter.
+};
+
+/// \brief Options of QueryBuilder::load().
+struct LoadOptions {
+  /// Run the query as a stream (amp-stream header; the SQL is never modified). Unset: the
+  /// SQL decides (a top-level `SETTINGS stream = true`).
+  std::optional<bool> stream;
+  LoadMode mode = LoadMode::kAppend;
+  /// Upsert key columns (kUpsert).
+  std::vector<std::string> key_columns;
+  /// The UInt64 column holding each row's block number. Unset: `_block_num`, else
+  /// `block_num`, when the schema has one of type UInt64. "" : rows carry no block number
+  /// (they are tagged with their microbatch's range, and a reorg inside a multi-block
+  /// microbatch reloads that whole microbatch).
+  std::optional<std::string> block_column;
+  /// The server's microbatch size (Amp's server_microbatch_max_interval, 1000 by
+  /// default): before any microbatch has been seen, a shorter one counts as live.
+  uint64_t server_microbatch_blocks = 1000;
+  /// Catch-up flush thresholds (see the cadence above).
+  int64_t batch_size = 100'000;
+  int64_t flush_bytes = 64LL << 20;
+  std::chrono::milliseconds flush_interval{2'000};
+  /// Resume after the destination's committed checkpoint (ignored for kOverwrite, which
+  /// starts over, and for batch loads).
+  bool resume = true;
+  /// Checkpoint key; empty: MakeStreamId(query, table).
+  std::string stream_id;
+  /// Microbatch ranges kept for reorg handling: those ending within this many blocks of
+  /// the newest. Reorgs deeper than this on a table without a block column fail the load.
+  uint64_t retention_blocks = 128;
+  RetryOptions retry;
+  /// Results produced but not yet consumed before the load waits for the consumer.
+  size_t result_queue_capacity = 64;
+  /// Requesting a stop ends the load after the in-flight commit (see LoadResults::Stop).
+  std::stop_token stop_token;
+};
+
+/// \brief The outcome of one committed unit of work, one reorg, or the failure that ended
+/// a load. Field names follow amp-python's LoadResult.
+struct LoadResult {
+  bool success = true;
+  int64_t rows_loaded = 0;
+  std::chrono::duration<double> duration{0};  ///< Seconds from the unit's first event to its commit.
+  double ops_per_second = 0;                  ///< rows_loaded / duration.
+  std::string table_name;
+  std::string loader_type;
+  std::string error;  ///< Empty on success.
+  Status status;      ///< The error as a Status (with its ErrorInfo); OK on success.
+  std::map<std::string, std::string> metadata;  ///< Keys: see the top of this file.
+  bool is_reorg = false;
+  /// Reorg results: the invalidated blocks (network, start, end; hashes are zero).
+  std::vector<BlockRange> invalidation_ranges;
+
+  /// "Loaded N rows to T in X.XXs", "Reorg detected: N ranges invalidated (...)" or
+  /// "Failed to load to T: <error>".
+  std::string ToString() const;
+};
+
+/// \brief The results of a running load, produced lazily by a background thread.
+///
+/// Iterate it once (an input range). Results are never dropped: when the consumer falls
+/// result_queue_capacity behind, the load waits. The range ends when a batch load
+/// completes, when the load fails (its last result has success = false), or after Stop().
+/// Destroying it stops the load cleanly (the in-flight commit finishes) and joins the
+/// thread. Not thread-safe, except Stop(), which any thread may call.
+class LoadResults {
+ public:
+  class Impl;
+  explicit LoadResults(std::shared_ptr<Impl> impl);
+  LoadResults(LoadResults&&) noexcept;
+  LoadResults& operator=(LoadResults&&) noexcept;
+  LoadResults(const LoadResults&) = delete;
+  LoadResults& operator=(const LoadResults&) = delete;
+  ~LoadResults();
+
+  /// The next result, blocking until there is one; nullopt once the load has ended.
+  std::optional<LoadResult> Next();
+  /// Asks the load to stop: it finishes the commit in flight (and commits the open unit
+  /// when it ends at a microbatch boundary), then the range ends. Idempotent.
+  void Stop();
+  /// OK, or the error that ended the load (also reported by the last result).
+  Status status() const;
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = LoadResult;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const LoadResult*;
+    using reference = const LoadResult&;
+
+    iterator() = default;
+    reference operator*() const { return *current_; }
+    pointer operator->() const { return &*current_; }
+    iterator& operator++();
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.owner_ == b.owner_; }
+
+   private:
+    friend class LoadResults;
+    explicit iterator(LoadResults* owner);
+    LoadResults* owner_ = nullptr;  ///< nullptr: the end.
+    std::optional<LoadResult> current_;
+  };
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+/// \brief A named connection: which loader and its options.
+struct ConnectionSpec {
+  std::string loader;   ///< A LoaderRegistry name, e.g. "postgresql", "memory".
+  LoaderConfig config;  ///< Unresolved: "env:NAME" values stay references.
+};
+
+/// Parses a connection URI: `scheme://[user[:password]@]host[:port][/path][?k=v&...]`
+/// (percent-decoded). The scheme selects the loader (LoaderRegistry::FindByScheme); its
+/// from_uri, else the generic mapping (user, password, host, port, dbname = path without
+/// the leading '/', query parameters by name) gives the options. `memory://name` gives
+/// {name}. Unknown scheme -> Invalid listing the known ones.
+Result<ConnectionSpec> ParseConnectionUri(const std::string& uri,
+                                          const LoaderRegistry& registry = LoaderRegistry::Builtin());
+
+}  // namespace amp

@@ -1,0 +1,219 @@
+// File: amp/loader.h
+//
+// The destination side: a Loader is a store (one PostgreSQL database, one Redis, one Delta
+// root) that query results are loaded into, written through per-worker LoaderSessions in
+// atomic units of work. The stream engine (amp/stream.h) turns a query's batches into
+// Begin / Undo / Append... / Commit(checkpoint) sequences on a session; where the store
+// allows it (capabilities().atomic_commit) the undo, the rows and the resume checkpoint of
+// one unit become visible together or not at all, which is what makes a crash at any
+// instant lose and duplicate nothing after restart.
+//
+//   AMP_ASSIGN_OR_RETURN(auto loader, LoaderRegistry::Builtin().Create("postgresql", config));
+//   AMP_RETURN_NOT_OK(loader->EnsureTable(spec));
+//   AMP_ASSIGN_OR_RETURN(auto session, loader->OpenSession());
+//   AMP_RETURN_NOT_OK(session->Begin());
+//   AMP_RETURN_NOT_OK(session->Undo(spec.name, {.start = 95, .end = kMaxBlock}));
+//   AMP_RETURN_NOT_OK(session->Append(spec.name, *batch, range));
+//   AMP_RETURN_NOT_OK(session->Commit(&checkpoint));
+//
+// Every row a loader writes is tagged with the block span it came from, in two columns the
+// loader adds to the destination table: `_amp_block_start` and `_amp_block_end` (inclusive).
+// When the table has a per-row block column (TableSpec::block_column) both equal that row's
+// block; otherwise they are the microbatch range. Undo deletes rows whose span intersects
+// the undone blocks. The engine knows the granularity and reloads the canonical part of a
+// partially invalidated microbatch itself.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "amp/status.h"
+#include "amp/types.h"
+
+namespace arrow {
+class RecordBatch;
+class Schema;
+class Table;
+}  // namespace arrow
+
+namespace amp {
+
+inline constexpr BlockNumber kMaxBlock = UINT64_MAX;
+
+/// Inclusive block interval [start, end].
+struct BlockInterval {
+  BlockNumber start = 0;
+  BlockNumber end = kMaxBlock;
+  friend bool operator==(const BlockInterval&, const BlockInterval&) = default;
+};
+
+enum class LoadMode {
+  kAppend,     ///< Add rows.
+  kOverwrite,  ///< Empty the table once when the load starts (never per batch), then add rows.
+  kUpsert,     ///< Insert or replace rows by TableSpec::key_columns.
+};
+const char* ToString(LoadMode mode);
+Result<LoadMode> LoadModeFromString(const std::string& name);
+
+/// What a loader guarantees; the engine picks its strategy from this.
+struct LoaderCapabilities {
+  /// Undo + rows + checkpoint of one unit commit atomically (exactly-once).
+  bool atomic_commit = false;
+  /// Rows can be deleted by block span (reorg undo).
+  bool supports_undo = false;
+  /// Several sessions may write concurrently (parallel backfill workers).
+  bool concurrent_sessions = false;
+  std::vector<LoadMode> modes = {LoadMode::kAppend};
+};
+
+/// A destination table.
+struct TableSpec {
+  std::string name;
+  /// The query's columns (from GetFlightInfo); the loader adds `_amp_block_start/_end`.
+  std::shared_ptr<arrow::Schema> schema;
+  LoadMode mode = LoadMode::kAppend;
+  /// Upsert key (kUpsert only).
+  std::vector<std::string> key_columns;
+  /// A UInt64 column of `schema` holding each row's block number (e.g. "_block_num" or
+  /// "block_num"); empty when rows carry none.
+  std::string block_column;
+};
+
+/// Durable resume state of one stream into one destination, committed with its data.
+struct StreamCheckpoint {
+  /// Identifies the (query, destination table) pair; see MakeStreamId().
+  std::string stream_id;
+  /// Resume point: the last completed microbatch per network.
+  Cursor cursor;
+  /// Completed microbatch ranges still within the reorg window, oldest first. After a
+  /// restart they seed reorg detection and tell the engine which microbatch a rewind cuts.
+  std::vector<BlockRange> recent_ranges;
+  /// Id of the last committed unit (monotonic per stream).
+  uint64_t transaction_id = 0;
+
+  std::string ToJson() const;
+  static Result<StreamCheckpoint> FromJson(const std::string& json);
+  friend bool operator==(const StreamCheckpoint&, const StreamCheckpoint&) = default;
+};
+
+/// A writer used by one thread. Units of work: Begin, any number of Undo/Append, then
+/// Commit (or Abort). A failed call leaves the unit open for Abort(); for atomic loaders
+/// nothing of an aborted unit is visible, so replaying it is safe.
+class LoaderSession {
+ public:
+  virtual ~LoaderSession() = default;
+  virtual Status Begin() = 0;
+  /// Deletes the rows of `table` whose block span intersects `blocks`.
+  virtual Status Undo(const std::string& table, const BlockInterval& blocks) = 0;
+  /// Adds rows; `microbatch` is the range they belong to (tags rows without a block column).
+  virtual Status Append(const std::string& table, const arrow::RecordBatch& batch,
+                        const BlockRange& microbatch) = 0;
+  /// Makes the unit durable, with `checkpoint` (may be null) in the same transaction for
+  /// atomic loaders.
+  virtual Status Commit(const StreamCheckpoint* checkpoint) = 0;
+  virtual void Abort() = 0;
+  /// The last committed checkpoint of `stream_id`, if any.
+  virtual Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) = 0;
+};
+
+/// A destination store. Thread-safety: EnsureTable/Truncate must not race each other;
+/// OpenSession may be called from any thread once the loader exists.
+class Loader {
+ public:
+  virtual ~Loader() = default;
+  virtual std::string name() const = 0;  ///< "postgresql", "redis", ...
+  virtual const LoaderCapabilities& capabilities() const = 0;
+  /// Creates the table (and the loader's state table) or checks that an existing one is
+  /// compatible; an incompatible table is a kFatal error naming the column, and nothing
+  /// is changed.
+  virtual Status EnsureTable(const TableSpec& spec) = 0;
+  /// Empties a table (kOverwrite, once per load) and forgets its stream checkpoints.
+  virtual Status Truncate(const std::string& table) = 0;
+  virtual Result<std::unique_ptr<LoaderSession>> OpenSession() = 0;
+
+  /// Reads rows back (for `ampsync audit`): the rows of table `spec.name` whose block span
+  /// intersects `blocks`, with the columns of `spec.schema` in its Arrow types (the
+  /// loader's `_amp_block_start`/`_amp_block_end` excluded), plus one UInt64 column
+  /// `_amp_block_start` appended last. Rows come in no particular order. Needs no prior
+  /// EnsureTable() and changes nothing. The default: NotImplemented naming the loader.
+  virtual Result<std::shared_ptr<arrow::Table>> ReadRows(const TableSpec& spec,
+                                                         const BlockInterval& blocks) {
+    (void)spec;
+    (void)blocks;
+    return Status::NotImplemented("the ", name(), " loader cannot read rows back (ReadRows)");
+  }
+};
+
+/// One documented loader option; the table drives validation and `ampsync loaders describe`.
+struct OptionSpec {
+  enum class Type { kString, kInt, kBool, kSecret };
+  std::string name;
+  Type type = Type::kString;
+  std::string default_value;  ///< Empty: no default.
+  std::string doc;
+  bool required = false;
+};
+
+/// Loader configuration: option name -> value as text (validated against the OptionSpecs).
+/// A value of the form "env:NAME" is read from the environment variable NAME when the
+/// loader is created (LoaderRegistry::Create), so secrets need not be written anywhere.
+using LoaderConfig = std::map<std::string, std::string>;
+
+/// Built-in loaders by name. Registration is explicit (RegisterBuiltinLoaders), never by
+/// static initialisers.
+class LoaderRegistry {
+ public:
+  using Factory = std::function<Result<std::unique_ptr<Loader>>(const LoaderConfig&)>;
+  /// Maps a connection URI ("postgresql://user@host:5432/db?sslmode=require") to options.
+  using UriParser = std::function<Result<LoaderConfig>(const std::string& uri)>;
+  struct Entry {
+    std::string name;
+    std::string description;
+    std::vector<OptionSpec> options;
+    Factory factory;
+    /// URI schemes that name this loader ("postgresql", "postgres"; "memory").
+    std::vector<std::string> uri_schemes;
+    /// Empty: the generic mapping of ParseConnectionUri (amp/load.h) applies:
+    /// user, password, host, port, dbname (the path), and every query parameter as is.
+    UriParser from_uri;
+  };
+
+  /// The registry with every built-in loader.
+  static const LoaderRegistry& Builtin();
+
+  /// Adds `entry`, replacing an entry of the same name.
+  void Register(Entry entry);
+  const Entry* Find(const std::string& name) const;
+  /// The entry whose uri_schemes contain `scheme` (case-insensitive), or nullptr.
+  const Entry* FindByScheme(const std::string& scheme) const;
+  std::vector<std::string> names() const;
+  /// Checks `config` against the entry's options and returns it with defaults filled:
+  /// unknown key -> Invalid listing the valid ones; missing required option; int/bool
+  /// values that do not parse (bool: true/false/1/0/yes/no/on/off). "env:NAME" values
+  /// are resolved first when `resolve_env`, else accepted as they are. Error messages
+  /// never contain the value of a kSecret option. All errors are kFatal.
+  Result<LoaderConfig> Validate(const std::string& name, const LoaderConfig& config,
+                                bool resolve_env = true) const;
+  /// Validate() (resolving "env:" values), then the factory.
+  Result<std::unique_ptr<Loader>> Create(const std::string& name, const LoaderConfig& config) const;
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+/// Registers every built-in loader into `registry`.
+void RegisterBuiltinLoaders(LoaderRegistry& registry);
+
+/// Stable id of (query, destination table): 32 hex digits, a digest of the exact query
+/// text and the table name (changing either starts a new stream with no checkpoint).
+std::string MakeStreamId(const std::string& query, const std::string& table);
+
+/// Parses an option value of type kBool: true/false/1/0/yes/no/on/off (any case).
+Result<bool> ParseBoolOption(const std::string& value);
+
+}  // namespace amp

@@ -1,0 +1,315 @@
+// The loader framework's shared pieces (amp/loader.h): LoaderRegistry with option-table
+// validation, the built-in loader list, StreamCheckpoint JSON, MakeStreamId, LoadMode names.
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "amp/loader.h"
+#include "loaders/memory/memory_loader.h"
+#ifdef AMP_WITH_POSTGRES
+#include "loaders/postgres/postgres_loader.h"
+#endif
+
+namespace amp {
+namespace {
+
+Status ConfigError(Status status) {
+  return WithErrorInfo(status, ErrorClass::kFatal, "loader", "INVALID_CONFIG");
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+const char* TypeName(OptionSpec::Type type) {
+  switch (type) {
+    case OptionSpec::Type::kString: return "string";
+    case OptionSpec::Type::kInt: return "int";
+    case OptionSpec::Type::kBool: return "bool";
+    case OptionSpec::Type::kSecret: return "secret";
+  }
+  return "?";
+}
+
+constexpr std::string_view kEnvPrefix = "env:";
+
+bool IsEnvReference(const std::string& value) {
+  return value.size() > kEnvPrefix.size() && value.compare(0, kEnvPrefix.size(), kEnvPrefix) == 0;
+}
+
+// --- StreamCheckpoint JSON: the range form of app_metadata (amp-protocol.md §2.5). ---
+
+nlohmann::json RangeToJson(const BlockRange& r) {
+  nlohmann::json j;
+  j["network"] = r.network;
+  j["numbers"] = {{"start", r.start}, {"end", r.end}};
+  j["hash"] = r.hash.ToHex();
+  j["prev_hash"] = r.prev_hash.ToHex();
+  if (r.timestamp) j["timestamp"] = *r.timestamp;
+  return j;
+}
+
+Result<BlockRange> RangeFromJson(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("network") || !j["network"].is_string() ||
+      !j.contains("numbers") || !j["numbers"].is_object() ||
+      !j["numbers"].contains("start") || !j["numbers"]["start"].is_number_unsigned() ||
+      !j["numbers"].contains("end") || !j["numbers"]["end"].is_number_unsigned() ||
+      !j.contains("hash") || !j["hash"].is_string() || !j.contains("prev_hash") ||
+      !j["prev_hash"].is_string()) {
+    return Status::Invalid("checkpoint range must be {network, numbers:{start,end}, hash, prev_hash}: ",
+                           j.dump());
+  }
+  BlockRange r;
+  r.network = j["network"].get<std::string>();
+  r.start = j["numbers"]["start"].get<uint64_t>();
+  r.end = j["numbers"]["end"].get<uint64_t>();
+  AMP_ASSIGN_OR_RETURN(r.hash, BlockHash::FromHex(j["hash"].get<std::string>()));
+  AMP_ASSIGN_OR_RETURN(r.prev_hash, BlockHash::FromHex(j["prev_hash"].get<std::string>()));
+  if (j.contains("timestamp")) {
+    if (!j["timestamp"].is_number_unsigned()) {
+      return Status::Invalid("checkpoint range timestamp must be an unsigned integer");
+    }
+    r.timestamp = j["timestamp"].get<uint64_t>();
+  }
+  if (r.start > r.end) return Status::Invalid("checkpoint range ", r.ToString(), " is empty");
+  return r;
+}
+
+// 64-bit FNV-1a; two independent lanes make the 128-bit stream id.
+uint64_t Fnv1a(std::string_view data, uint64_t basis) {
+  uint64_t h = basis;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+// --- LoadMode. ---
+
+const char* ToString(LoadMode mode) {
+  switch (mode) {
+    case LoadMode::kAppend: return "append";
+    case LoadMode::kOverwrite: return "overwrite";
+    case LoadMode::kUpsert: return "upsert";
+  }
+  return "unknown";
+}
+
+Result<LoadMode> LoadModeFromString(const std::string& name) {
+  const std::string n = Lower(name);
+  for (LoadMode m : {LoadMode::kAppend, LoadMode::kOverwrite, LoadMode::kUpsert}) {
+    if (n == ToString(m)) return m;
+  }
+  return ConfigError(Status::Invalid("unknown load mode '", name,
+                                     "'; valid modes: append, overwrite, upsert"));
+}
+
+Result<bool> ParseBoolOption(const std::string& value) {
+  const std::string v = Lower(value);
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  return Status::Invalid("not a boolean (true/false/1/0/yes/no/on/off)");
+}
+
+// --- StreamCheckpoint. ---
+
+std::string StreamCheckpoint::ToJson() const {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["stream_id"] = stream_id;
+  j["cursor"] = nlohmann::json::parse(cursor.ToJson());
+  j["recent_ranges"] = nlohmann::json::array();
+  for (const auto& r : recent_ranges) j["recent_ranges"].push_back(RangeToJson(r));
+  j["transaction_id"] = transaction_id;
+  return j.dump();
+}
+
+Result<StreamCheckpoint> StreamCheckpoint::FromJson(const std::string& json) {
+  auto fail = [&](const std::string& why) {
+    return WithErrorInfo(Status::Invalid("invalid stream checkpoint: ", why), ErrorClass::kFatal,
+                         "loader", "BAD_CHECKPOINT");
+  };
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
+  if (!j.contains("version") || !j["version"].is_number_unsigned() || j["version"].get<uint64_t>() != 1) {
+    return fail("unsupported or missing version (expected 1)");
+  }
+  if (!j.contains("stream_id") || !j["stream_id"].is_string()) return fail("missing stream_id");
+  if (!j.contains("cursor") || !j["cursor"].is_object()) return fail("missing cursor");
+  if (!j.contains("transaction_id") || !j["transaction_id"].is_number_unsigned()) {
+    return fail("missing transaction_id");
+  }
+  StreamCheckpoint cp;
+  cp.stream_id = j["stream_id"].get<std::string>();
+  auto cursor = Cursor::FromJson(j["cursor"].dump());
+  if (!cursor.ok()) return fail(cursor.status().message());
+  cp.cursor = std::move(*cursor);
+  if (j.contains("recent_ranges")) {
+    if (!j["recent_ranges"].is_array()) return fail("recent_ranges is not an array");
+    for (const auto& r : j["recent_ranges"]) {
+      auto range = RangeFromJson(r);
+      if (!range.ok()) return fail(range.status().message());
+      cp.recent_ranges.push_back(std::move(*range));
+    }
+  }
+  cp.transaction_id = j["transaction_id"].get<uint64_t>();
+  return cp;
+}
+
+std::string MakeStreamId(const std::string& query, const std::string& table) {
+  // Length-prefixed so that ("ab", "c") and ("a", "bc") differ.
+  const std::string input = std::to_string(query.size()) + ":" + query + "|" +
+                            std::to_string(table.size()) + ":" + table;
+  const uint64_t lanes[2] = {Fnv1a(input, 0xcbf29ce484222325ULL),
+                             Fnv1a(input, 0x84222325cbf29ce4ULL ^ 0x9e3779b97f4a7c15ULL)};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint64_t lane : lanes) {
+    for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kDigits[(lane >> shift) & 15]);
+  }
+  return out;
+}
+
+// --- LoaderRegistry. ---
+
+const LoaderRegistry& LoaderRegistry::Builtin() {
+  // Built on first use, explicitly: no static-initialiser self-registration.
+  static const LoaderRegistry registry = [] {
+    LoaderRegistry r;
+    RegisterBuiltinLoaders(r);
+    return r;
+  }();
+  return registry;
+}
+
+void LoaderRegistry::Register(Entry entry) {
+  for (auto& e : entries_) {
+    if (e.name == entry.name) {
+      e = std::move(entry);
+      return;
+    }
+  }
+  entries_.push_back(std::move(entry));
+}
+
+const LoaderRegistry::Entry* LoaderRegistry::Find(const std::string& name) const {
+  for (const auto& e : entries_) {
+    if (e.name == name) return &e;
+  }
+  return nullptr;
+}
+
+const LoaderRegistry::Entry* LoaderRegistry::FindByScheme(const std::string& scheme) const {
+  const std::string s = Lower(scheme);
+  for (const auto& e : entries_) {
+    for (const auto& candidate : e.uri_schemes) {
+      if (Lower(candidate) == s) return &e;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string> LoaderRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& e : entries_) out.push_back(e.name);
+  return out;
+}
+
+Result<LoaderConfig> LoaderRegistry::Validate(const std::string& name, const LoaderConfig& config,
+                                              bool resolve_env) const {
+  const Entry* entry = Find(name);
+  if (entry == nullptr) {
+    return ConfigError(Status::KeyError("unknown loader '", name, "'; available loaders: ",
+                                        JoinNames(names())));
+  }
+  std::vector<std::string> valid;
+  for (const auto& o : entry->options) valid.push_back(o.name);
+
+  LoaderConfig out;
+  for (const auto& [key, raw] : config) {
+    auto spec = std::find_if(entry->options.begin(), entry->options.end(),
+                             [&](const OptionSpec& o) { return o.name == key; });
+    if (spec == entry->options.end()) {
+      return ConfigError(Status::Invalid("unknown option '", key, "' for loader '", name,
+                                         "'; valid options: ", JoinNames(valid)));
+    }
+    const bool secret = spec->type == OptionSpec::Type::kSecret;
+    std::string value = raw;
+    if (IsEnvReference(raw)) {
+      if (!resolve_env) {
+        out[key] = raw;  // Checked when the load resolves it.
+        continue;
+      }
+      const std::string var = raw.substr(kEnvPrefix.size());
+      const char* env = std::getenv(var.c_str());
+      if (env == nullptr) {
+        return ConfigError(Status::Invalid("option '", key, "' of loader '", name,
+                                           "' refers to environment variable ", var,
+                                           ", which is not set"));
+      }
+      value = env;
+    }
+    const std::string shown = secret ? std::string("(secret)") : "'" + value + "'";
+    if (spec->type == OptionSpec::Type::kInt) {
+      errno = 0;
+      char* end = nullptr;
+      const long long parsed = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || end == nullptr || *end != '\0' || errno == ERANGE) {
+        return ConfigError(Status::Invalid("option '", key, "' of loader '", name,
+                                           "' must be an integer, got ", shown));
+      }
+      (void)parsed;
+    } else if (spec->type == OptionSpec::Type::kBool) {
+      if (!ParseBoolOption(value).ok()) {
+        return ConfigError(Status::Invalid("option '", key, "' of loader '", name,
+                                           "' must be a boolean (true/false/1/0/yes/no/on/off), got ",
+                                           shown));
+      }
+    }
+    out[key] = std::move(value);
+  }
+  for (const auto& o : entry->options) {
+    if (out.count(o.name)) continue;
+    if (o.required) {
+      return ConfigError(Status::Invalid("loader '", name, "' requires option '", o.name, "' (",
+                                         TypeName(o.type), "): ", o.doc));
+    }
+    if (!o.default_value.empty()) out[o.name] = o.default_value;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Loader>> LoaderRegistry::Create(const std::string& name,
+                                                       const LoaderConfig& config) const {
+  AMP_ASSIGN_OR_RETURN(auto resolved, Validate(name, config, /*resolve_env=*/true));
+  const Entry* entry = Find(name);
+  if (!entry->factory) {
+    return ConfigError(Status::NotImplemented("loader '", name, "' has no factory"));
+  }
+  return entry->factory(resolved);
+}
+
+void RegisterBuiltinLoaders(LoaderRegistry& registry) {
+  RegisterMemoryLoader(registry);
+#ifdef AMP_WITH_POSTGRES
+  RegisterPostgresLoader(registry);
+#endif
+}
+
+}  // namespace amp

@@ -1,0 +1,455 @@
+#include "streaming/load_driver.h"
+
+#include <arrow/record_batch.h>
+#include <arrow/type.h>
+#include <arrow/util/byte_size.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+
+#include "amp/stream.h"
+#include "flight/stream_detection.h"
+#include "streaming/backoff.h"
+
+namespace amp::streaming {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Status LoadError(Status status, ErrorClass cls, const char* code) {
+  return WithErrorInfo(status, cls, "load", code);
+}
+
+Status StopStatus() {
+  return LoadError(Status::Cancelled("[load] stopped"), ErrorClass::kFatal, "CANCELLED");
+}
+
+class Driver {
+ public:
+  Driver(LoadJob job, std::stop_token stop, ResultSink& sink)
+      : job_(std::move(job)), options_(job_.options), stop_(std::move(stop)), sink_(sink) {}
+
+  Status Run() {
+    Status st = Setup();
+    if (st.ok()) st = Loop();
+    if (!st.ok()) {
+      AbortUnit();
+      if (!(st.IsCancelled() && (stop_.stop_requested() || consumer_gone_))) {
+        PushError(st);
+        return st;
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  struct Unit {
+    bool open = false;
+    Clock::time_point started;
+    int64_t rows = 0;
+    int64_t bytes = 0;
+    int batches = 0;
+    int microbatches = 0;
+    std::vector<UndoEvent> reorgs;
+    std::optional<StreamCheckpoint> checkpoint;  ///< The last watermark's.
+    bool ends_at_watermark = false;
+    std::optional<BlockRange> blocks;  ///< Network, lowest start and highest end covered.
+  };
+
+  // --- Setup. ---
+
+  Status Setup() {
+    const Loader& loader = *job_.loader;
+    const auto& caps = loader.capabilities();
+    streaming_ = options_.stream.value_or(flight::SqlRequestsStreaming(job_.query));
+    stream_id_ = options_.stream_id.empty() ? MakeStreamId(job_.query, job_.table) : options_.stream_id;
+    if (std::find(caps.modes.begin(), caps.modes.end(), options_.mode) == caps.modes.end()) {
+      return LoadError(Status::Invalid("loader '", loader.name(), "' does not support mode ",
+                                       ToString(options_.mode)),
+                       ErrorClass::kFatal, "UNSUPPORTED_MODE");
+    }
+    if (options_.mode == LoadMode::kUpsert && options_.key_columns.empty()) {
+      return LoadError(Status::Invalid("mode upsert needs LoadOptions::key_columns"),
+                       ErrorClass::kFatal, "INVALID_OPTIONS");
+    }
+
+    // The table must exist before data flows, so its schema comes from GetFlightInfo.
+    std::shared_ptr<arrow::Schema> schema;
+    AMP_RETURN_NOT_OK(Retry([&] {
+      QueryOptions query_options;
+      query_options.stream = streaming_;
+      auto info = job_.client->GetInfo(job_.query, query_options);
+      if (info.ok()) schema = info->schema;
+      return info.status();
+    }));
+    AMP_ASSIGN_OR_RETURN(block_column_, ResolveBlockColumn(*schema, options_.block_column));
+
+    TableSpec spec;
+    spec.name = job_.table;
+    spec.schema = schema;
+    spec.mode = options_.mode;
+    spec.key_columns = options_.key_columns;
+    spec.block_column = block_column_;
+    AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->EnsureTable(spec); }));
+    if (options_.mode == LoadMode::kOverwrite) {
+      AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->Truncate(job_.table); }));
+    }
+    AMP_RETURN_NOT_OK(Retry([&] {
+      auto session = job_.loader->OpenSession();
+      if (session.ok()) session_ = std::move(*session);
+      return session.status();
+    }));
+
+    std::optional<StreamCheckpoint> checkpoint;
+    if (streaming_ && options_.resume && options_.mode != LoadMode::kOverwrite) {
+      AMP_RETURN_NOT_OK(Retry([&] {
+        auto loaded = session_->LoadCheckpoint(stream_id_);
+        if (loaded.ok()) checkpoint = std::move(*loaded);
+        return loaded.status();
+      }));
+    }
+    start_cursor_ = checkpoint ? checkpoint->cursor.ToJson() : "{}";
+
+    StreamOptions stream_options;
+    stream_options.stream_id = stream_id_;
+    stream_options.checkpoint = checkpoint;
+    stream_options.block_column = block_column_;
+    stream_options.streaming = streaming_;
+    stream_options.rewind_on_start = !caps.atomic_commit;
+    stream_options.retention_blocks = options_.retention_blocks;
+    stream_options.retry = options_.retry;
+    engine_ = std::make_unique<TransactionalStream>(*job_.client, job_.query, stream_options);
+    return Status::OK();
+  }
+
+  // Retries a setup step with backoff while its errors are not kFatal.
+  Status Retry(const std::function<Status()>& step) {
+    Backoff backoff(options_.retry);
+    int failures = 0;
+    while (true) {
+      if (stop_.stop_requested()) return StopStatus();
+      Status st = step();
+      if (st.ok() || ClassOf(st) == ErrorClass::kFatal) return st;
+      if (backoff.Exhausted(++failures)) return st;
+      // Sleeps the backoff, or less when a stop is requested.
+      std::mutex mu;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_for(lock, stop_, backoff.Delay(failures), [] { return false; });
+      if (stop_.stop_requested()) return StopStatus();
+    }
+  }
+
+  // --- The event loop. ---
+
+  Status Loop() {
+    std::stop_callback on_stop(stop_, [this] { engine_->Cancel(); });
+    while (true) {
+      auto next = engine_->Next();
+      if (!next.ok()) {
+        if (engine_->cancelled() && (stop_.stop_requested() || consumer_gone_)) {
+          return FinishOnStop();
+        }
+        return next.status();
+      }
+      if (!next->has_value()) return Status::OK();  // A batch load completed.
+      Status st = Apply(**next);
+      if (st.ok()) continue;
+      if (ClassOf(st) == ErrorClass::kFatal) return st;
+      Recover(st);
+    }
+  }
+
+  Status Apply(const StreamEvent& event) {
+    if (const auto* data = std::get_if<DataEvent>(&event)) return ApplyData(*data);
+    if (const auto* undo = std::get_if<UndoEvent>(&event)) return ApplyUndo(*undo);
+    return ApplyWatermark(std::get<WatermarkEvent>(event));
+  }
+
+  Status ApplyData(const DataEvent& data) {
+    AMP_RETURN_NOT_OK(EnsureUnit());
+    const BlockRange range = data.ranges.empty() ? BlockRange{} : data.ranges.front();
+    AMP_RETURN_NOT_OK(session_->Append(job_.table, *data.batch, range));
+    unit_.rows += data.batch->num_rows();
+    unit_.bytes += arrow::util::TotalBufferSize(*data.batch);
+    ++unit_.batches;
+    unit_.ends_at_watermark = false;
+    Cover(data.ranges);
+    return Status::OK();
+  }
+
+  Status ApplyUndo(const UndoEvent& undo) {
+    const auto& caps = job_.loader->capabilities();
+    if (undo.cause == UndoCause::kRewind) {
+      // What was sent after the last commit is void: an atomic store holds none of it once
+      // the unit is aborted; a non-atomic one may, and deletes it in the next unit.
+      AbortUnit();
+      if (caps.atomic_commit || !streaming_) return Status::OK();
+      if (!caps.supports_undo) {
+        return LoadError(Status::NotImplemented("loader '", job_.loader->name(),
+                                                "' can neither commit atomically nor undo: a "
+                                                "reconnect could duplicate rows"),
+                         ErrorClass::kFatal, "NO_UNDO");
+      }
+      AMP_RETURN_NOT_OK(EnsureUnit());
+      AMP_RETURN_NOT_OK(session_->Undo(job_.table, undo.blocks));
+      unit_.ends_at_watermark = false;
+      return Status::OK();
+    }
+    if (!caps.supports_undo) {
+      return LoadError(Status::NotImplemented("loader '", job_.loader->name(),
+                                              "' cannot undo the blocks of a reorg"),
+                       ErrorClass::kFatal, "NO_UNDO");
+    }
+    AMP_RETURN_NOT_OK(EnsureUnit());
+    AMP_RETURN_NOT_OK(session_->Undo(job_.table, undo.blocks));
+    unit_.reorgs.push_back(undo);
+    unit_.ends_at_watermark = false;
+    return Status::OK();
+  }
+
+  Status ApplyWatermark(const WatermarkEvent& watermark) {
+    AMP_RETURN_NOT_OK(EnsureUnit());
+    unit_.checkpoint = watermark.checkpoint;
+    unit_.ends_at_watermark = true;
+    if (!watermark.ranges.empty()) ++unit_.microbatches;
+    Cover(watermark.ranges);
+    const std::string phase = CommitReason(watermark);
+    if (phase.empty()) return Status::OK();
+    return CommitUnit(phase);
+  }
+
+  // Why the unit should commit at this watermark ("" = keep it open). See amp/load.h.
+  std::string CommitReason(const WatermarkEvent& watermark) {
+    bool live = false;
+    if (!watermark.ranges.empty()) {
+      const uint64_t blocks = watermark.ranges.front().num_blocks();
+      const uint64_t full = longest_microbatch_ > 0 ? longest_microbatch_ : options_.server_microbatch_blocks;
+      live = blocks == 1 || blocks < full;
+      longest_microbatch_ = std::max(longest_microbatch_, blocks);
+    }
+    if (!streaming_) return "batch";
+    if (stop_.stop_requested()) return "stop";
+    if (!unit_.reorgs.empty() || watermark.ranges.empty()) return "reorg";
+    if (engine_->stats().reconnects != reconnects_at_commit_) return "reconnect";
+    if (live) return "live";
+    if (unit_.rows >= options_.batch_size || unit_.bytes >= options_.flush_bytes) return "catchup";
+    if (Clock::now() - unit_.started >= options_.flush_interval) return "interval";
+    return "";
+  }
+
+  Status EnsureUnit() {
+    if (unit_.open) return Status::OK();
+    if (session_ == nullptr) {
+      AMP_ASSIGN_OR_RETURN(session_, job_.loader->OpenSession());
+    }
+    AMP_RETURN_NOT_OK(session_->Begin());
+    unit_ = Unit{};
+    unit_.open = true;
+    unit_.started = Clock::now();
+    return Status::OK();
+  }
+
+  Status CommitUnit(const std::string& phase) {
+    committing_phase_ = phase;
+    AMP_RETURN_NOT_OK(session_->Commit(&*unit_.checkpoint));
+    unit_.open = false;
+    Committed(phase);
+    return Status::OK();
+  }
+
+  // The unit is durable: advance the engine and report it.
+  void Committed(const std::string& phase) {
+    engine_->Commit(*unit_.checkpoint);
+    committed_in_run_ = true;
+    reconnects_at_commit_ = engine_->stats().reconnects;
+    PushUnitResults(phase);
+    unit_ = Unit{};
+  }
+
+  void AbortUnit() {
+    if (unit_.open && session_) session_->Abort();
+    unit_ = Unit{};
+  }
+
+  // A retryable loader error: abort, learn what the destination really holds, reconnect.
+  void Recover(const Status& error) {
+    // Only a failed Commit leaves a unit that ends at a watermark behind.
+    std::optional<StreamCheckpoint> attempted;
+    if (unit_.open && unit_.ends_at_watermark) attempted = unit_.checkpoint;
+    if (unit_.open && session_) session_->Abort();
+    session_.reset();
+    auto session = job_.loader->OpenSession();
+    if (!session.ok()) {
+      unit_ = Unit{};
+      engine_->Restart(error);
+      return;
+    }
+    session_ = std::move(*session);
+    if (!streaming_ || !(committed_in_run_ || options_.resume)) {
+      unit_ = Unit{};
+      engine_->Restart(error);
+      return;
+    }
+    auto durable = session_->LoadCheckpoint(stream_id_);
+    if (!durable.ok()) {
+      unit_ = Unit{};
+      engine_->Restart(error);
+      return;
+    }
+    if (attempted && *durable && (*durable)->transaction_id == attempted->transaction_id &&
+        (*durable)->cursor == attempted->cursor) {
+      // The commit reported an error but was applied: carry on from there.
+      unit_.open = false;
+      Committed(committing_phase_);
+      return;
+    }
+    unit_ = Unit{};
+    engine_->RestartFrom(*durable, error);
+  }
+
+  Status FinishOnStop() {
+    if (unit_.open && unit_.ends_at_watermark && unit_.checkpoint) {
+      Status st = CommitUnit("stop");
+      if (!st.ok()) {
+        AbortUnit();
+        return st;
+      }
+      return Status::OK();
+    }
+    AbortUnit();
+    return Status::OK();
+  }
+
+  void Cover(const std::vector<BlockRange>& ranges) {
+    if (ranges.empty()) return;
+    const BlockRange& r = ranges.front();
+    if (!unit_.blocks) {
+      unit_.blocks = BlockRange{};
+      unit_.blocks->network = r.network;
+      unit_.blocks->start = r.start;
+      unit_.blocks->end = r.end;
+      return;
+    }
+    unit_.blocks->start = std::min(unit_.blocks->start, r.start);
+    unit_.blocks->end = std::max(unit_.blocks->end, r.end);
+  }
+
+  // --- Results. ---
+
+  LoadResult BaseResult() const {
+    LoadResult r;
+    r.table_name = job_.table;
+    r.loader_type = job_.loader->name();
+    r.metadata["stream_id"] = stream_id_;
+    r.metadata["mode"] = ToString(options_.mode);
+    r.metadata["reconnects"] = std::to_string(engine_ ? engine_->stats().reconnects : 0);
+    r.metadata["reorgs"] = std::to_string(reorgs_);
+    r.metadata["start_cursor"] = start_cursor_;
+    return r;
+  }
+
+  void PushUnitResults(const std::string& phase) {
+    const auto now = Clock::now();
+    const std::chrono::duration<double> duration = now - unit_.started;
+    reorgs_ += static_cast<int>(unit_.reorgs.size());  // committed ones only
+    for (const auto& undo : unit_.reorgs) {
+      LoadResult r = BaseResult();
+      r.is_reorg = true;
+      BlockRange invalidated;
+      invalidated.network = undo.network;
+      invalidated.start = undo.blocks.start;
+      invalidated.end = undo.blocks.end;
+      r.invalidation_ranges.push_back(invalidated);
+      r.duration = duration;
+      r.metadata["operation"] = "reorg";
+      r.metadata["cause"] = ToString(undo.cause);
+      r.metadata["invalidation_count"] = "1";
+      r.metadata["transaction_id"] = std::to_string(undo.id);
+      r.metadata["block_range"] = invalidated.ToString();
+      Push(std::move(r));
+    }
+    LoadResult r = BaseResult();
+    r.rows_loaded = unit_.rows;
+    r.duration = duration;
+    r.ops_per_second = duration.count() > 0 ? static_cast<double>(unit_.rows) / duration.count() : 0;
+    r.metadata["operation"] = "load";
+    r.metadata["phase"] = phase;
+    if (unit_.blocks) r.metadata["block_range"] = unit_.blocks->ToString();
+    r.metadata["batches"] = std::to_string(unit_.batches);
+    r.metadata["microbatches"] = std::to_string(unit_.microbatches);
+    r.metadata["transaction_id"] = std::to_string(unit_.checkpoint->transaction_id);
+    r.metadata["cursor"] = unit_.checkpoint->cursor.ToJson();
+    Push(std::move(r));
+  }
+
+  void PushError(const Status& st) {
+    LoadResult r = BaseResult();
+    r.success = false;
+    r.status = st;
+    r.error = st.ToString();
+    r.metadata["operation"] = "error";
+    r.metadata["error_class"] = ToString(ClassOf(st));
+    Push(std::move(r));
+  }
+
+  void Push(LoadResult result) {
+    if (consumer_gone_) return;
+    if (!sink_.Push(std::move(result))) {
+      consumer_gone_ = true;
+      if (engine_) engine_->Cancel();
+    }
+  }
+
+  LoadJob job_;
+  const LoadOptions& options_;
+  std::stop_token stop_;
+  ResultSink& sink_;
+
+  bool streaming_ = true;
+  std::string stream_id_;
+  std::string block_column_;
+  std::string start_cursor_;
+  std::string committing_phase_;
+  std::unique_ptr<LoaderSession> session_;
+  std::unique_ptr<TransactionalStream> engine_;
+  Unit unit_;
+  uint64_t longest_microbatch_ = 0;
+  int reconnects_at_commit_ = 0;
+  int reorgs_ = 0;
+  bool committed_in_run_ = false;
+  bool consumer_gone_ = false;
+};
+
+}  // namespace
+
+Result<std::string> ResolveBlockColumn(const arrow::Schema& schema,
+                                       const std::optional<std::string>& requested) {
+  if (requested) {
+    if (requested->empty()) return std::string();
+    auto field = schema.GetFieldByName(*requested);
+    if (field == nullptr || field->type()->id() != arrow::Type::UINT64) {
+      return LoadError(Status::Invalid("block column '", *requested, "' is ",
+                                       field == nullptr ? std::string("not a column of the query")
+                                                        : "of type " + field->type()->ToString() +
+                                                              ", not uint64"),
+                       ErrorClass::kFatal, "INVALID_OPTIONS");
+    }
+    return *requested;
+  }
+  for (const char* name : {"_block_num", "block_num"}) {
+    auto field = schema.GetFieldByName(name);
+    if (field != nullptr && field->type()->id() == arrow::Type::UINT64) return std::string(name);
+  }
+  return std::string();
+}
+
+Status RunLoad(LoadJob job, std::stop_token stop, ResultSink& sink) {
+  Driver driver(std::move(job), std::move(stop), sink);
+  return driver.Run();
+}
+
+}  // namespace amp::streaming

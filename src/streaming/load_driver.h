@@ -1,0 +1,60 @@
+// The load pipeline behind QueryBuilder::load(): it prepares the destination (EnsureTable,
+// kOverwrite truncation, the committed checkpoint), runs a TransactionalStream, and turns
+// its events into units of work on one LoaderSession:
+//
+//   Begin; Undo(reorg)...; Append(data)...; Commit(watermark's checkpoint)
+//
+// A unit may span several microbatches during catch-up; the cadence that closes it is
+// documented in amp/load.h. Errors:
+//   - the engine's own errors (kFatal, retries exhausted) end the load;
+//   - a loader error of class kFatal ends the load; any other class aborts the unit,
+//     reopens the session, reads the checkpoint the destination really holds (a failed
+//     Commit may or may not have applied) and has the engine reconnect from it, with
+//     backoff; the replayed unit is safe because an aborted unit leaves nothing behind in
+//     an atomic store, and a non-atomic store gets the rewind undo first.
+// A rewind (UndoCause::kRewind) aborts the open unit; only stores without atomic commits
+// also delete the rewound blocks (for batch loads they do not: a rerun batch query has no
+// block identity to delete by, so non-atomic batch loads are at-least-once).
+// Stop: the stop token cancels the stream; a commit in flight finishes; the open unit is
+// committed when it ends at a watermark, else aborted; then RunLoad returns OK.
+#pragma once
+
+#include <memory>
+#include <stop_token>
+#include <string>
+
+#include "amp/client.h"
+#include "amp/load.h"
+#include "amp/loader.h"
+#include "amp/status.h"
+
+namespace amp::streaming {
+
+/// \brief Where results go. Push blocks while the consumer is behind; false means the
+/// consumer is gone (the load should stop; results are then discarded).
+class ResultSink {
+ public:
+  virtual ~ResultSink() = default;
+  virtual bool Push(LoadResult result) = 0;
+};
+
+struct LoadJob {
+  const Client* client = nullptr;  ///< Must outlive the load.
+  std::string query;
+  std::string table;
+  LoadOptions options;
+  std::unique_ptr<Loader> loader;
+};
+
+/// Runs the load on the calling thread until a batch load completes, the load fails, or
+/// `stop` is requested. Returns OK or the error that ended the load (which is also pushed
+/// as the last result, with success = false).
+Status RunLoad(LoadJob job, std::stop_token stop, ResultSink& sink);
+
+/// The block column a load uses: `requested` when set (validated: a UInt64 column; ""
+/// means none), else `_block_num`, else `block_num`, when UInt64. kFatal when a requested
+/// column is missing or has another type.
+Result<std::string> ResolveBlockColumn(const arrow::Schema& schema,
+                                       const std::optional<std::string>& requested);
+
+}  // namespace amp::streaming

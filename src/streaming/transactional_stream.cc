@@ -1,0 +1,486 @@
+// Implementation of amp/stream.h: the transactional event engine over amp::Client.
+//
+// State kept per connection (all reset to the committed checkpoint on reconnect):
+//   recent_   completed microbatch ranges within the retention window, oldest first;
+//   current_  the ranges of the microbatch whose rows are being emitted (not complete);
+//   cursor_   the resume cursor after the last emitted watermark.
+// The BatchStream's ProtocolValidator (seeded with the resume cursor) detects reorgs and
+// hash-chain breaks; this file decides what to undo and whether to reconnect.
+#include "amp/stream.h"
+
+#include <arrow/record_batch.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "streaming/backoff.h"
+
+namespace amp {
+
+const char* ToString(UndoCause cause) {
+  switch (cause) {
+    case UndoCause::kReorg: return "reorg";
+    case UndoCause::kRewind: return "rewind";
+  }
+  return "unknown";
+}
+
+TransactionId EventId(const StreamEvent& event) {
+  return std::visit([](const auto& e) { return e.id; }, event);
+}
+
+namespace {
+
+constexpr size_t kMaxRecordedCursors = 256;
+
+Status StreamError(Status status, ErrorClass cls, const char* code) {
+  return WithErrorInfo(status, cls, "stream", code);
+}
+
+}  // namespace
+
+class TransactionalStream::Impl {
+ public:
+  Impl(const Client& client, std::string query, StreamOptions options)
+      : client_(client),
+        query_(std::move(query)),
+        options_(std::move(options)),
+        backoff_(options_.retry),
+        committed_(options_.checkpoint) {
+    if (committed_) {
+      committed_->stream_id = options_.stream_id;
+      next_id_ = committed_->transaction_id + 1;
+    }
+    ResetToCommitted();
+    // A destination that is not atomic may hold rows written after its checkpoint by a
+    // process that crashed: rewind them before anything else.
+    if (options_.rewind_on_start && committed_ && !committed_->cursor.empty()) {
+      EmitRewind();
+    }
+  }
+
+  ~Impl() { DropStream(); }
+
+  Result<std::optional<StreamEvent>> Next() {
+    while (true) {
+      if (cancelled_.load()) return Cancelled();
+      if (!pending_.empty()) {
+        StreamEvent event = std::move(pending_.front());
+        pending_.pop_front();
+        last_returned_ = EventId(event);
+        const auto* undo = std::get_if<UndoEvent>(&event);
+        if (undo == nullptr || undo->cause != UndoCause::kRewind) dirty_ = true;
+        if (pending_.empty() && reconnect_after_pending_) {
+          // A reorg cut into a microbatch: resume before it once the consumer has
+          // committed the undo (at its next Next()).
+          reconnect_after_pending_ = false;
+          DropStream();
+          need_connect_ = true;
+          immediate_reconnect_ = true;
+        }
+        return std::optional<StreamEvent>(std::move(event));
+      }
+      AMP_RETURN_NOT_OK(fatal_);
+      if (done_) return std::optional<StreamEvent>();
+      if (need_connect_) {
+        AMP_RETURN_NOT_OK(Connect());
+        continue;
+      }
+      auto item = stream_->Next();
+      if (!item.ok()) {
+        AMP_RETURN_NOT_OK(Fail(item.status()));
+        continue;
+      }
+      if (!item->has_value()) {
+        if (!options_.streaming && batch_complete_) {
+          done_ = true;
+          DropStream();
+          continue;
+        }
+        // Amp streams never end by themselves (only a stream over unsynced tables does,
+        // right after its empty completion); a batch query must complete first.
+        AMP_RETURN_NOT_OK(Fail(StreamError(
+            Status::IOError("[stream] the server ended the ",
+                            options_.streaming ? "stream" : "batch query before its completion"),
+            ErrorClass::kReconnect, "STREAM_ENDED")));
+        continue;
+      }
+      Status processed = Process(std::move(**item));
+      if (!processed.ok()) {
+        // Only kFatal problems (a reorg that cannot be undone) get here: stop for good.
+        fatal_ = processed;
+        DropStream();
+        return processed;
+      }
+    }
+  }
+
+  void Commit(const StreamCheckpoint& checkpoint) {
+    committed_ = checkpoint;
+    committed_->stream_id = options_.stream_id;
+    dirty_ = last_returned_ && *last_returned_ > checkpoint.transaction_id;
+    failures_ = 0;
+  }
+
+  void Restart(const Status& reason) {
+    ++failures_;
+    ++stats_.failures;
+    last_error_ = reason.ok() ? Status::IOError("[stream] restart requested") : reason;
+    if (backoff_.Exhausted(failures_)) fatal_ = GiveUp();
+    DropStream();
+    pending_.clear();
+    reconnect_after_pending_ = false;
+    need_connect_ = true;
+    immediate_reconnect_ = false;
+  }
+
+  void RestartFrom(std::optional<StreamCheckpoint> durable, const Status& reason) {
+    committed_ = std::move(durable);
+    if (committed_) {
+      committed_->stream_id = options_.stream_id;
+      next_id_ = std::max(next_id_, committed_->transaction_id + 1);
+    }
+    Restart(reason);
+  }
+
+  void Cancel() {
+    cancelled_.store(true);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stream_) stream_->Cancel();
+    cv_.notify_all();
+  }
+
+  bool cancelled() const { return cancelled_.load(); }
+  const std::optional<StreamCheckpoint>& committed() const { return committed_; }
+  const StreamStats& stats() const { return stats_; }
+
+ private:
+  static Status Cancelled() {
+    return StreamError(Status::Cancelled("[stream] cancelled"), ErrorClass::kFatal, "CANCELLED");
+  }
+
+  Status GiveUp() const {
+    return Status(last_error_.code(),
+                  "[stream] giving up after " + std::to_string(failures_) +
+                      " consecutive failed attempts; last error: " + last_error_.message(),
+                  last_error_.detail());
+  }
+
+  // A failed connect or stream: retry (reconnect) or stop, by the error's class only.
+  Status Fail(const Status& status) {
+    if (cancelled_.load()) return Cancelled();
+    DropStream();
+    if (ClassOf(status) == ErrorClass::kFatal) {
+      fatal_ = status;
+      return status;
+    }
+    ++failures_;
+    ++stats_.failures;
+    last_error_ = status;
+    if (backoff_.Exhausted(failures_)) {
+      fatal_ = GiveUp();
+      return fatal_;
+    }
+    need_connect_ = true;
+    return Status::OK();
+  }
+
+  Status Connect() {
+    if (failures_ > 0 && !immediate_reconnect_) {
+      const auto delay = backoff_.Delay(failures_);
+      if (!streaming::InterruptibleSleep(mu_, cv_, delay, [this] { return cancelled_.load(); })) {
+        return Cancelled();
+      }
+    }
+    immediate_reconnect_ = false;
+    // Whatever was emitted after the last commit is void; the consumer learns it from the
+    // rewind, which it receives before anything of the new connection.
+    ResetToCommitted();
+    if (dirty_) EmitRewind();
+
+    QueryOptions query_options;
+    query_options.stream = options_.streaming;
+    if (options_.streaming && committed_ && !committed_->cursor.empty()) {
+      query_options.resume = committed_->cursor;
+    }
+    // Bounded for streams that run for days: the first attempt and the latest ones.
+    if (stats_.requested_cursors.size() >= kMaxRecordedCursors) {
+      stats_.requested_cursors.erase(stats_.requested_cursors.begin() + 1);
+    }
+    stats_.requested_cursors.push_back(query_options.resume.value_or(Cursor{}));
+    auto stream = client_.sql(query_).stream(query_options);
+    if (!stream.ok()) return Fail(stream.status());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stream_ = std::move(*stream);
+      if (cancelled_.load()) stream_->Cancel();
+    }
+    if (stats_.connections > 0) ++stats_.reconnects;
+    ++stats_.connections;
+    need_connect_ = false;
+    batch_complete_ = false;
+    return Status::OK();
+  }
+
+  void DropStream() {
+    std::unique_ptr<BatchStream> old;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      old = std::move(stream_);
+    }
+    if (old) old->Cancel();
+  }
+
+  void ResetToCommitted() {
+    pending_.clear();
+    reconnect_after_pending_ = false;
+    current_.reset();
+    recent_ = committed_ ? committed_->recent_ranges : std::vector<BlockRange>{};
+    cursor_ = committed_ ? committed_->cursor : Cursor{};
+  }
+
+  // --- Events. ---
+
+  template <typename Event>
+  TransactionId Emit(Event event) {
+    const TransactionId id = next_id_++;
+    event.id = id;
+    pending_.emplace_back(std::in_place_type<Event>, std::move(event));
+    return id;
+  }
+
+  void EmitData(std::shared_ptr<arrow::RecordBatch> batch, std::vector<BlockRange> ranges) {
+    DataEvent data;
+    data.batch = std::move(batch);
+    data.ranges = std::move(ranges);
+    Emit(std::move(data));
+  }
+
+  void EmitUndo(UndoCause cause, std::string network, BlockInterval blocks) {
+    UndoEvent undo;
+    undo.cause = cause;
+    undo.network = std::move(network);
+    undo.blocks = blocks;
+    Emit(std::move(undo));
+    if (cause == UndoCause::kReorg) ++stats_.reorgs;
+  }
+
+  void EmitWatermark(std::vector<BlockRange> ranges) {
+    WatermarkEvent watermark;
+    watermark.ranges = std::move(ranges);
+    watermark.cursor = cursor_;
+    watermark.checkpoint.stream_id = options_.stream_id;
+    watermark.checkpoint.cursor = cursor_;
+    watermark.checkpoint.recent_ranges = recent_;
+    const TransactionId id = next_id_;
+    watermark.checkpoint.transaction_id = id;
+    Emit(std::move(watermark));
+  }
+
+  // Everything after the committed cursor is void.
+  void EmitRewind() {
+    if (cursor_.empty()) {
+      EmitUndo(UndoCause::kRewind, network_, BlockInterval{0, kMaxBlock});
+      return;
+    }
+    for (const auto& [network, c] : cursor_.networks) {
+      EmitUndo(UndoCause::kRewind, network, BlockInterval{c.number + 1, kMaxBlock});
+    }
+  }
+
+  // --- Batches. ---
+
+  Status Process(StreamBatch item) {
+    const auto& meta = item.metadata;
+    const int64_t rows = item.batch ? item.batch->num_rows() : 0;
+    if (!meta.ranges.empty()) network_ = meta.ranges.front().network;
+    if (!options_.streaming) {
+      if (rows > 0) EmitData(std::move(item.batch), meta.ranges);
+      if (meta.ranges_complete && !batch_complete_) {
+        batch_complete_ = true;
+        for (const auto& r : meta.ranges) cursor_.networks[r.network] = NetworkCursor{r.end, r.hash};
+        EmitWatermark(meta.ranges);
+      }
+      return Status::OK();
+    }
+    if (item.invalidates) {
+      AMP_ASSIGN_OR_RETURN(bool reconnect, HandleReorg(*item.invalidates, meta.ranges));
+      // The batch is not lost: the server sends it again after the reconnect.
+      if (reconnect) return Status::OK();
+    }
+    if (rows > 0) {
+      current_ = meta.ranges;
+      EmitData(std::move(item.batch), meta.ranges);
+    }
+    // A completion without ranges is ampd's "no synced data" answer: nothing to mark.
+    if (meta.ranges_complete && !meta.ranges.empty()) Complete(meta.ranges);
+    return Status::OK();
+  }
+
+  void Complete(const std::vector<BlockRange>& ranges) {
+    for (const auto& r : ranges) {
+      recent_.push_back(r);
+      cursor_.networks[r.network] = NetworkCursor{r.end, r.hash};
+    }
+    current_.reset();
+    Prune();
+    EmitWatermark(ranges);
+  }
+
+  void Prune() {
+    std::map<std::string, BlockNumber> newest;
+    for (const auto& r : recent_) newest[r.network] = std::max(newest[r.network], r.end);
+    std::vector<BlockRange> kept;
+    for (const auto& r : recent_) {
+      const BlockNumber n = newest[r.network];
+      if (r.end == n || r.end + options_.retention_blocks >= n) kept.push_back(r);
+    }
+    recent_ = std::move(kept);
+  }
+
+  // The microbatch (retained or current) of `network` with start < block <= end.
+  std::optional<BlockRange> Containing(const std::string& network, BlockNumber block) const {
+    auto inside = [&](const BlockRange& r) {
+      return r.network == network && r.start < block && block <= r.end;
+    };
+    for (const auto& r : recent_) {
+      if (inside(r)) return r;
+    }
+    if (current_) {
+      for (const auto& r : *current_) {
+        if (inside(r)) return r;
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool StartsMicrobatch(const std::string& network, BlockNumber block) const {
+    auto starts = [&](const BlockRange& r) { return r.network == network && r.start == block; };
+    if (std::any_of(recent_.begin(), recent_.end(), starts)) return true;
+    return current_ && std::any_of(current_->begin(), current_->end(), starts);
+  }
+
+  // Returns true when the stream must reconnect before the invalidating batch's blocks.
+  Result<bool> HandleReorg(const BlockRange& invalidates, const std::vector<BlockRange>& ranges) {
+    const std::string& network = invalidates.network;
+    const BlockNumber start = invalidates.start;
+    const auto incoming = std::find_if(ranges.begin(), ranges.end(),
+                                       [&](const BlockRange& r) { return r.network == network; });
+    const BlockHash parent = incoming != ranges.end() ? incoming->prev_hash : BlockHash{};
+    const auto cut = Containing(network, start);
+
+    if (!options_.block_column.empty() || !cut) {
+      if (options_.block_column.empty() && start > 0 && !StartsMicrobatch(network, start)) {
+        // The rows of the microbatch holding `start` are tagged with a span we no longer
+        // know; deleting by the invalidated blocks would drop its canonical rows too.
+        const auto oldest = std::find_if(recent_.begin(), recent_.end(),
+                                         [&](const BlockRange& r) { return r.network == network; });
+        return StreamError(
+            Status::Invalid("[stream] a reorg from block ", start, " on ", network,
+                            " reaches beyond the retained microbatches (",
+                            oldest == recent_.end() ? std::string("none retained")
+                                                    : "oldest " + oldest->ToString(),
+                            "); rows without a block column cannot be undone exactly: raise "
+                            "retention_blocks or select a block number column"),
+            ErrorClass::kFatal, "REORG_TOO_DEEP");
+      }
+      EmitUndo(UndoCause::kReorg, network, BlockInterval{start, invalidates.end});
+      TrimFrom(network, start, parent);
+      return false;
+    }
+
+    // Rows without block numbers and a reorg strictly inside [a, b]: undo the whole
+    // microbatch and resume after a-1 so that its canonical blocks are sent again.
+    const BlockNumber a = cut->start;
+    EmitUndo(UndoCause::kReorg, network, BlockInterval{a, std::max(invalidates.end, cut->end)});
+    std::vector<BlockRange> kept;
+    for (const auto& r : recent_) {
+      if (r.network != network || r.end < a) kept.push_back(r);
+    }
+    recent_ = std::move(kept);
+    current_.reset();
+    if (a == 0) {
+      cursor_.networks.erase(network);
+    } else {
+      cursor_.networks[network] = NetworkCursor{a - 1, cut->prev_hash};
+    }
+    EmitWatermark({});
+    reconnect_after_pending_ = true;
+    return true;
+  }
+
+  // Blocks >= `start` of `network` are gone: drop the retained ranges from there and
+  // shorten the one that straddles it (its new end `start - 1` has hash `parent`, the
+  // incoming range's prev_hash).
+  void TrimFrom(const std::string& network, BlockNumber start, const BlockHash& parent) {
+    std::vector<BlockRange> kept;
+    for (auto r : recent_) {
+      if (r.network == network && r.end >= start) {
+        if (r.start >= start) continue;
+        r.end = start - 1;
+        r.hash = parent;
+        r.timestamp.reset();
+      }
+      kept.push_back(std::move(r));
+    }
+    recent_ = std::move(kept);
+    current_.reset();
+  }
+
+  // Constant after construction.
+  const Client& client_;
+  const std::string query_;
+  const StreamOptions options_;
+  streaming::Backoff backoff_;
+
+  // Owned by the thread calling Next().
+  std::optional<StreamCheckpoint> committed_;
+  StreamStats stats_;
+  TransactionId next_id_ = 0;
+  std::optional<TransactionId> last_returned_;
+  std::deque<StreamEvent> pending_;
+  bool dirty_ = false;  ///< Data/reorg/watermark events returned since the last commit.
+  bool reconnect_after_pending_ = false;
+  bool need_connect_ = true;
+  bool immediate_reconnect_ = false;
+  bool batch_complete_ = false;
+  bool done_ = false;
+  int failures_ = 0;
+  Status last_error_;
+  Status fatal_;
+  std::vector<BlockRange> recent_;
+  std::optional<std::vector<BlockRange>> current_;
+  Cursor cursor_;
+  std::string network_;
+
+  // Shared with Cancel().
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<BatchStream> stream_;  ///< Replaced under mu_; read without it by Next().
+};
+
+TransactionalStream::TransactionalStream(const Client& client, std::string query,
+                                         StreamOptions options)
+    : impl_(std::make_unique<Impl>(client, std::move(query), std::move(options))) {}
+
+TransactionalStream::~TransactionalStream() = default;
+
+Result<std::optional<StreamEvent>> TransactionalStream::Next() { return impl_->Next(); }
+
+void TransactionalStream::Commit(const StreamCheckpoint& checkpoint) { impl_->Commit(checkpoint); }
+void TransactionalStream::Restart(const Status& reason) { impl_->Restart(reason); }
+void TransactionalStream::RestartFrom(std::optional<StreamCheckpoint> durable,
+                                      const Status& reason) {
+  impl_->RestartFrom(std::move(durable), reason);
+}
+void TransactionalStream::Cancel() { impl_->Cancel(); }
+bool TransactionalStream::cancelled() const { return impl_->cancelled(); }
+const std::optional<StreamCheckpoint>& TransactionalStream::committed() const {
+  return impl_->committed();
+}
+const StreamStats& TransactionalStream::stats() const { return impl_->stats(); }
+
+}  // namespace amp

@@ -263,6 +263,9 @@ class Client::Impl {
   af::FlightCallOptions BaseCallOptions() const {
     af::FlightCallOptions call;
     if (token_) call.headers.emplace_back(kAuthorizationHeader, "Bearer " + *token_);
+    // gRPC hands IPC bodies over at arbitrary offsets; realign (only) misaligned buffers so
+    // consumers may read values in place without undefined behaviour.
+    call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
     return call;
   }
 

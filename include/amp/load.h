@@ -27,18 +27,21 @@
 //   - it holds >= batch_size rows or >= flush_bytes bytes (catch-up);
 //   - the microbatch was "live": one block, or shorter than the longest microbatch seen
 //     so far (the first one: shorter than server_microbatch_blocks); the server cuts
-//     microbatches short only at the chain head. A catch-up that ends exactly on a full
-//     microbatch is committed with the next block's microbatch;
+//     microbatches short only at the chain head;
 //   - it holds an undo (reorg), or the stream reconnected since the last commit;
-//   - flush_interval has passed since the unit began (checked at watermarks only);
+//   - flush_interval has passed since the unit began;
+//   - no further event arrived within min(flush_interval, 200 ms) (the stream went quiet,
+//     e.g. a catch-up ending exactly on a full microbatch at a halted head: phase "idle");
 //   - a stop was requested.
+// The stream is read ahead on a reader thread through a queue of a few events, so reading
+// overlaps writing; the queue bounds the memory this takes.
 //
 // LoadResult::metadata keys (all values are text):
 //   operation       "load" (a committed unit), "reorg" (an undo inside the next unit, which
 //                   is reported right after that unit committed), "error" (the final result
 //                   of a failed load)
 //   phase           why the unit was committed: "catchup" (size), "live", "reorg",
-//                   "reconnect", "interval", "batch" (a batch load), "stop"
+//                   "reconnect", "interval", "batch" (a batch load), "stop", "idle" (quiet stream)
 //   block_range     blocks the unit's rows came from, e.g. "mainnet[0..=99]" (load)
 //   batches         record batches appended in the unit
 //   microbatches    microbatches (watermarks) completed in the unit

@@ -37,8 +37,9 @@
 //     consumer aborts its open unit on it (and, if its store is not atomic, deletes
 //     those blocks). Partial microbatches are never followed by a Watermark.
 //
-// Thread-safety: one thread calls Next()/Commit()/Restart(); Cancel() may be called from
-// any thread.
+// Thread-safety: one thread calls Next()/Restart(); Commit() may be called from another
+// thread (the load driver commits while its reader thread reads ahead); Cancel() may be
+// called from any thread.
 #pragma once
 
 #include <cstdint>

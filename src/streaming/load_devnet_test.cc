@@ -229,6 +229,40 @@ class LoadDevnetTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
 };
 
+// --- Commit cadence. ---
+
+// A catch-up whose last microbatch is full looks like more catch-up to come; on a chain
+// that produces no block the unit must still be committed once the stream goes quiet.
+TEST_F(LoadDevnetTest, CatchUpEndingOnAFullMicrobatchIsCommittedWhenTheStreamIsIdle) {
+  DevnetOptions options = SmallDevnet();
+  options.history = 300;
+  options.microbatch_blocks = 50;  // the last catch-up microbatch [250, 299] is full
+  options.block_time_ms = 0;       // no live block will follow
+  Start(options);
+  LoadOptions load_options = Fast();
+  load_options.stream = true;
+  load_options.flush_interval = 1h;  // only the idle window can commit the last unit
+  auto load = Load(kLogs, load_options);
+  ASSERT_NE(load, nullptr);
+  ASSERT_TRUE(CaughtUp(kLogs, 5s));
+  EXPECT_EQ(server_->Head(), 299u);
+  // Visible while the load is still running.
+  ExpectMatchesChain();
+  EXPECT_TRUE(load->errors().empty()) << load->errors().front();
+  // The result is handed over right after the commit: give the collector a moment.
+  bool idle = false;
+  for (const auto deadline = Clock::now() + 5s; !idle && Clock::now() < deadline;) {
+    for (const auto& r : load->results()) {
+      if (r.metadata.count("phase") && r.metadata.at("phase") == "idle") idle = true;
+    }
+    if (!idle) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(idle) << "the last unit should be committed as idle";
+  load->Stop();
+  EXPECT_TRUE(load->status().ok()) << load->status().ToString();
+  EXPECT_TRUE(load->errors().empty()) << load->errors().front();
+}
+
 // --- Reorgs. ---
 
 TEST_F(LoadDevnetTest, StreamFollowsTheHeadThroughReorgsWithABlockColumn) {

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
+#include <thread>
 
 #include "amp/stream.h"
 #include "flight/stream_detection.h"
@@ -26,6 +28,132 @@ Status LoadError(Status status, ErrorClass cls, const char* code) {
 Status StopStatus() {
   return LoadError(Status::Cancelled("[load] stopped"), ErrorClass::kFatal, "CANCELLED");
 }
+
+// Events a reader thread has prefetched from the engine; a few are enough to overlap
+// reading with writing, and the capacity bounds the memory held.
+constexpr size_t kPrefetchCapacity = 4;
+// How long a unit that ends at a microbatch boundary may wait for the next event before
+// it is committed anyway (capped by flush_interval): a halted chain sends none.
+constexpr std::chrono::milliseconds kIdleWindow{200};
+
+// Runs engine.Next() on a thread of its own and hands its results over a bounded queue,
+// in order (errors and the end included). The engine's Next()/Restart() then run on that
+// thread only; Commit() and Cancel() may be called from the consumer's thread.
+class Prefetcher {
+ public:
+  struct Item {
+    Result<std::optional<StreamEvent>> next;
+    int reconnects = 0;  ///< The engine's stats().reconnects right after this Next().
+  };
+
+  // A watermark without ranges is a reorg's rewind point after which the engine
+  // reconnects from its committed checkpoint at once: the reader waits until the
+  // consumer has applied (committed) it, as a consumer calling Next() itself would.
+  static bool IsBarrier(const Result<std::optional<StreamEvent>>& next) {
+    if (!next.ok() || !next->has_value()) return false;
+    const auto* watermark = std::get_if<WatermarkEvent>(&**next);
+    return watermark != nullptr && watermark->ranges.empty();
+  }
+
+  explicit Prefetcher(TransactionalStream& engine) : engine_(engine) {
+    thread_ = std::thread([this] { Read(); });
+  }
+
+  // Cancels the engine (ending a blocked Next()) and joins the reader.
+  ~Prefetcher() {
+    engine_.Cancel();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// The next item, or nullopt when none arrived within `timeout` (nullopt: no limit).
+  std::optional<Item> Pop(std::optional<Clock::duration> timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto ready = [this] { return !queue_.empty(); };
+    if (timeout) {
+      if (!cv_.wait_for(lock, *timeout, ready)) return std::nullopt;
+    } else {
+      cv_.wait(lock, ready);
+    }
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return item;
+  }
+
+  /// The consumer has applied the last popped item (releases a reader held at a barrier).
+  void Applied() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!awaiting_ack_ || !queue_.empty()) return;
+      awaiting_ack_ = false;
+    }
+    cv_.notify_all();
+  }
+
+  /// Discards what was prefetched and has the reader run `action` (an engine restart)
+  /// before its next Next(); a result of a Next() in flight meanwhile is discarded too.
+  void Restart(std::function<void()> action) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.clear();
+      awaiting_ack_ = false;
+      restart_ = std::move(action);
+      ++generation_;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Read() {
+    bool ended = false;  // The last result pushed was an error or the end: wait for a restart.
+    while (true) {
+      std::function<void()> action;
+      uint64_t generation = 0;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] {
+          return stopping_ || restart_ ||
+                 (!ended && !awaiting_ack_ && queue_.size() < kPrefetchCapacity);
+        });
+        if (stopping_) return;
+        action = std::move(restart_);
+        restart_ = nullptr;
+        generation = generation_;
+      }
+      if (action) {
+        action();
+        ended = false;
+      }
+      Item item{engine_.Next(), 0};
+      item.reconnects = engine_.stats().reconnects;
+      const bool end = !item.next.ok() || !item.next->has_value();
+      const bool barrier = IsBarrier(item.next);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (generation != generation_) continue;  // Read before a restart: void.
+        queue_.push_back(std::move(item));
+        ended = end;
+        awaiting_ack_ = barrier;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  TransactionalStream& engine_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  std::function<void()> restart_;
+  uint64_t generation_ = 0;
+  bool awaiting_ack_ = false;  ///< A barrier was pushed and not yet applied.
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 class Driver {
  public:
@@ -112,6 +240,7 @@ class Driver {
       }));
     }
     start_cursor_ = checkpoint ? checkpoint->cursor.ToJson() : "{}";
+    last_committed_ = checkpoint;
 
     StreamOptions stream_options;
     stream_options.stream_id = stream_id_;
@@ -147,8 +276,28 @@ class Driver {
 
   Status Loop() {
     std::stop_callback on_stop(stop_, [this] { engine_->Cancel(); });
+    prefetcher_ = std::make_unique<Prefetcher>(*engine_);
     while (true) {
-      auto next = engine_->Next();
+      // Once cancelled, what is still queued is not applied (as if Next() had failed).
+      if (engine_->cancelled() && (stop_.stop_requested() || consumer_gone_)) {
+        return FinishOnStop();
+      }
+      std::optional<Clock::duration> timeout;
+      const bool idle_commit =
+          streaming_ && unit_.open && unit_.ends_at_watermark && unit_.checkpoint;
+      if (idle_commit) timeout = std::min<Clock::duration>(options_.flush_interval, kIdleWindow);
+      auto item = prefetcher_->Pop(timeout);
+      if (!item) {
+        // The unit is complete and nothing follows yet (a halted chain, or a catch-up
+        // that ended on a full microbatch): make it visible now.
+        Status st = CommitUnit("idle");
+        if (st.ok()) continue;
+        if (ClassOf(st) == ErrorClass::kFatal) return st;
+        Recover(st);
+        continue;
+      }
+      reconnects_ = item->reconnects;
+      auto& next = item->next;
       if (!next.ok()) {
         if (engine_->cancelled() && (stop_.stop_requested() || consumer_gone_)) {
           return FinishOnStop();
@@ -157,9 +306,11 @@ class Driver {
       }
       if (!next->has_value()) return Status::OK();  // A batch load completed.
       Status st = Apply(**next);
-      if (st.ok()) continue;
-      if (ClassOf(st) == ErrorClass::kFatal) return st;
-      Recover(st);
+      if (!st.ok()) {
+        if (ClassOf(st) == ErrorClass::kFatal) return st;
+        Recover(st);
+      }
+      prefetcher_->Applied();
     }
   }
 
@@ -184,6 +335,15 @@ class Driver {
   Status ApplyUndo(const UndoEvent& undo) {
     const auto& caps = job_.loader->capabilities();
     if (undo.cause == UndoCause::kRewind) {
+      if (StaleRewind(undo)) {
+        // The engine reconnected while a commit of ours was in flight (it reads ahead), so
+        // from an older checkpoint: what it would replay is durable already. Resume from
+        // what the destination holds instead; it rewinds from there.
+        AbortUnit();
+        RestartEngine(std::optional<std::optional<StreamCheckpoint>>(last_committed_),
+                      Status::OK());
+        return Status::OK();
+      }
       // What was sent after the last commit is void: an atomic store holds none of it once
       // the unit is aborted; a non-atomic one may, and deletes it in the next unit.
       AbortUnit();
@@ -222,6 +382,17 @@ class Driver {
     return CommitUnit(phase);
   }
 
+  // A rewind that does not start right after the checkpoint the destination holds.
+  bool StaleRewind(const UndoEvent& undo) const {
+    if (!streaming_ || undo.network.empty()) return false;
+    BlockNumber expected = 0;
+    if (last_committed_) {
+      auto it = last_committed_->cursor.networks.find(undo.network);
+      if (it != last_committed_->cursor.networks.end()) expected = it->second.number + 1;
+    }
+    return undo.blocks.start != expected;
+  }
+
   // Why the unit should commit at this watermark ("" = keep it open). See amp/load.h.
   std::string CommitReason(const WatermarkEvent& watermark) {
     bool live = false;
@@ -234,7 +405,7 @@ class Driver {
     if (!streaming_) return "batch";
     if (stop_.stop_requested()) return "stop";
     if (!unit_.reorgs.empty() || watermark.ranges.empty()) return "reorg";
-    if (engine_->stats().reconnects != reconnects_at_commit_) return "reconnect";
+    if (reconnects_ != reconnects_at_commit_) return "reconnect";
     if (live) return "live";
     if (unit_.rows >= options_.batch_size || unit_.bytes >= options_.flush_bytes) return "catchup";
     if (Clock::now() - unit_.started >= options_.flush_interval) return "interval";
@@ -264,8 +435,9 @@ class Driver {
   // The unit is durable: advance the engine and report it.
   void Committed(const std::string& phase) {
     engine_->Commit(*unit_.checkpoint);
+    last_committed_ = unit_.checkpoint;
     committed_in_run_ = true;
-    reconnects_at_commit_ = engine_->stats().reconnects;
+    reconnects_at_commit_ = reconnects_;
     PushUnitResults(phase);
     unit_ = Unit{};
   }
@@ -285,19 +457,19 @@ class Driver {
     auto session = job_.loader->OpenSession();
     if (!session.ok()) {
       unit_ = Unit{};
-      engine_->Restart(error);
+      RestartEngine(std::nullopt, error);
       return;
     }
     session_ = std::move(*session);
     if (!streaming_ || !(committed_in_run_ || options_.resume)) {
       unit_ = Unit{};
-      engine_->Restart(error);
+      RestartEngine(std::nullopt, error);
       return;
     }
     auto durable = session_->LoadCheckpoint(stream_id_);
     if (!durable.ok()) {
       unit_ = Unit{};
-      engine_->Restart(error);
+      RestartEngine(std::nullopt, error);
       return;
     }
     if (attempted && *durable && (*durable)->transaction_id == attempted->transaction_id &&
@@ -308,7 +480,21 @@ class Driver {
       return;
     }
     unit_ = Unit{};
-    engine_->RestartFrom(*durable, error);
+    last_committed_ = *durable;
+    RestartEngine(std::optional<std::optional<StreamCheckpoint>>(*durable), error);
+  }
+
+  // Restarts the engine on the reader thread (it owns Next() and Restart()), dropping what
+  // was prefetched from the old connection. `durable` set: RestartFrom(*durable).
+  void RestartEngine(std::optional<std::optional<StreamCheckpoint>> durable, const Status& error) {
+    TransactionalStream* engine = engine_.get();
+    prefetcher_->Restart([engine, durable = std::move(durable), error] {
+      if (durable) {
+        engine->RestartFrom(*durable, error);
+      } else {
+        engine->Restart(error);
+      }
+    });
   }
 
   Status FinishOnStop() {
@@ -346,7 +532,7 @@ class Driver {
     r.loader_type = job_.loader->name();
     r.metadata["stream_id"] = stream_id_;
     r.metadata["mode"] = ToString(options_.mode);
-    r.metadata["reconnects"] = std::to_string(engine_ ? engine_->stats().reconnects : 0);
+    r.metadata["reconnects"] = std::to_string(reconnects_);
     r.metadata["reorgs"] = std::to_string(reorgs_);
     r.metadata["start_cursor"] = start_cursor_;
     return r;
@@ -416,7 +602,11 @@ class Driver {
   std::string committing_phase_;
   std::unique_ptr<LoaderSession> session_;
   std::unique_ptr<TransactionalStream> engine_;
+  std::unique_ptr<Prefetcher> prefetcher_;  ///< Destroyed (joined) before engine_.
   Unit unit_;
+  int reconnects_ = 0;  ///< The engine's reconnects as of the last event applied.
+  /// What the destination holds as far as this load knows (the engine's start point).
+  std::optional<StreamCheckpoint> last_committed_;
   uint64_t longest_microbatch_ = 0;
   int reconnects_at_commit_ = 0;
   int reorgs_ = 0;

@@ -5,7 +5,10 @@
 //   Begin; Undo(reorg)...; Append(data)...; Commit(watermark's checkpoint)
 //
 // A unit may span several microbatches during catch-up; the cadence that closes it is
-// documented in amp/load.h. Errors:
+// documented in amp/load.h. The engine is read ahead on a thread of its own through a
+// queue of a few events, so a unit that ends at a watermark and is followed by no event
+// within min(flush_interval, 200 ms) is committed then (phase "idle"): a catch-up ending
+// on a full microbatch, or an idle chain, would otherwise stay invisible. Errors:
 //   - the engine's own errors (kFatal, retries exhausted) end the load;
 //   - a loader error of class kFatal ends the load; any other class aborts the unit,
 //     reopens the session, reads the checkpoint the destination really holds (a failed

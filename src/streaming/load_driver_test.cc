@@ -161,6 +161,40 @@ TEST_F(LoadDriverTest, CatchUpUnitsSpanMicrobatchesLiveOnesCommitAtOnce) {
   EXPECT_TRUE(results->status().ok());
 }
 
+// Two full microbatches and then silence: nothing says the catch-up is over, so only the
+// idle window can commit the unit.
+TEST_F(LoadDriverTest, UnitEndingAtAWatermarkIsCommittedWhenTheStreamGoesQuiet) {
+  std::vector<ScriptedMessage> messages;
+  Microbatch(messages, R(0, 9));
+  Microbatch(messages, R(10, 19));
+  Script(HeldOpen(messages));
+  LoadOptions options;
+  options.stream = true;
+  options.batch_size = 1000;
+  options.flush_interval = 1h;
+  options.server_microbatch_blocks = 10;
+  auto results = client_->sql(kQuery).load("mem", "blocks", options);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  const auto started = std::chrono::steady_clock::now();
+  auto first = results->Next();
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(first.has_value());
+  EXPECT_LT(waited, 5s);
+  EXPECT_TRUE(first->success) << first->error;
+  EXPECT_EQ(first->metadata.at("phase"), "idle");
+  EXPECT_EQ(first->rows_loaded, 20);
+  EXPECT_EQ(first->metadata.at("block_range"), "mainnet[0..=19]");
+  EXPECT_EQ(first->metadata.at("microbatches"), "2");
+  // Committed while the load still runs.
+  EXPECT_EQ(StoredBlocks(*store_, "blocks"), Blocks(0, 19));
+  auto cp = store_->checkpoint(MakeStreamId(kQuery, "blocks"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->cursor, Cursor::FromRanges({R(10, 19)}));
+  results->Stop();
+  while (auto r = results->Next()) EXPECT_TRUE(r->success) << r->error;
+  EXPECT_TRUE(results->status().ok()) << results->status().ToString();
+}
+
 TEST_F(LoadDriverTest, ReorgResultPrecedesItsUnitAndNamesTheInvalidatedBlocks) {
   std::vector<ScriptedMessage> messages;
   Microbatch(messages, R(0, 9));

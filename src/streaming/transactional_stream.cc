@@ -6,6 +6,8 @@
 //   cursor_   the resume cursor after the last emitted watermark.
 // The BatchStream's ProtocolValidator (seeded with the resume cursor) detects reorgs and
 // hash-chain breaks; this file decides what to undo and whether to reconnect.
+// Commit() may be called from another thread than Next() (the load driver reads ahead on
+// a thread of its own); the state it shares with Next() is guarded by commit_mu_.
 #include "amp/stream.h"
 
 #include <arrow/record_batch.h>
@@ -69,9 +71,12 @@ class TransactionalStream::Impl {
       if (!pending_.empty()) {
         StreamEvent event = std::move(pending_.front());
         pending_.pop_front();
-        last_returned_ = EventId(event);
         const auto* undo = std::get_if<UndoEvent>(&event);
-        if (undo == nullptr || undo->cause != UndoCause::kRewind) dirty_ = true;
+        {
+          std::lock_guard<std::mutex> lock(commit_mu_);
+          last_returned_ = EventId(event);
+          if (undo == nullptr || undo->cause != UndoCause::kRewind) dirty_ = true;
+        }
         if (pending_.empty() && reconnect_after_pending_) {
           // A reorg cut into a microbatch: resume before it once the consumer has
           // committed the undo (at its next Next()).
@@ -118,6 +123,7 @@ class TransactionalStream::Impl {
   }
 
   void Commit(const StreamCheckpoint& checkpoint) {
+    std::lock_guard<std::mutex> lock(commit_mu_);
     committed_ = checkpoint;
     committed_->stream_id = options_.stream_id;
     dirty_ = last_returned_ && *last_returned_ > checkpoint.transaction_id;
@@ -125,10 +131,13 @@ class TransactionalStream::Impl {
   }
 
   void Restart(const Status& reason) {
-    ++failures_;
-    ++stats_.failures;
-    last_error_ = reason.ok() ? Status::IOError("[stream] restart requested") : reason;
-    if (backoff_.Exhausted(failures_)) fatal_ = GiveUp();
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      ++failures_;
+      ++stats_.failures;
+      last_error_ = reason.ok() ? Status::IOError("[stream] restart requested") : reason;
+      if (backoff_.Exhausted(failures_)) fatal_ = GiveUp();
+    }
     DropStream();
     pending_.clear();
     reconnect_after_pending_ = false;
@@ -137,10 +146,13 @@ class TransactionalStream::Impl {
   }
 
   void RestartFrom(std::optional<StreamCheckpoint> durable, const Status& reason) {
-    committed_ = std::move(durable);
-    if (committed_) {
-      committed_->stream_id = options_.stream_id;
-      next_id_ = std::max(next_id_, committed_->transaction_id + 1);
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      committed_ = std::move(durable);
+      if (committed_) {
+        committed_->stream_id = options_.stream_id;
+        next_id_ = std::max(next_id_, committed_->transaction_id + 1);
+      }
     }
     Restart(reason);
   }
@@ -176,20 +188,28 @@ class TransactionalStream::Impl {
       fatal_ = status;
       return status;
     }
-    ++failures_;
-    ++stats_.failures;
-    last_error_ = status;
-    if (backoff_.Exhausted(failures_)) {
-      fatal_ = GiveUp();
-      return fatal_;
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      ++failures_;
+      ++stats_.failures;
+      last_error_ = status;
+      if (backoff_.Exhausted(failures_)) {
+        fatal_ = GiveUp();
+        return fatal_;
+      }
     }
     need_connect_ = true;
     return Status::OK();
   }
 
   Status Connect() {
-    if (failures_ > 0 && !immediate_reconnect_) {
-      const auto delay = backoff_.Delay(failures_);
+    int failures = 0;
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      failures = failures_;
+    }
+    if (failures > 0 && !immediate_reconnect_) {
+      const auto delay = backoff_.Delay(failures);
       if (!streaming::InterruptibleSleep(mu_, cv_, delay, [this] { return cancelled_.load(); })) {
         return Cancelled();
       }
@@ -197,13 +217,15 @@ class TransactionalStream::Impl {
     immediate_reconnect_ = false;
     // Whatever was emitted after the last commit is void; the consumer learns it from the
     // rewind, which it receives before anything of the new connection.
-    ResetToCommitted();
-    if (dirty_) EmitRewind();
-
     QueryOptions query_options;
     query_options.stream = options_.streaming;
-    if (options_.streaming && committed_ && !committed_->cursor.empty()) {
-      query_options.resume = committed_->cursor;
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      ResetToCommitted();
+      if (dirty_) EmitRewind();
+      if (options_.streaming && committed_ && !committed_->cursor.empty()) {
+        query_options.resume = committed_->cursor;
+      }
     }
     // Bounded for streams that run for days: the first attempt and the latest ones.
     if (stats_.requested_cursors.size() >= kMaxRecordedCursors) {
@@ -435,19 +457,23 @@ class TransactionalStream::Impl {
   const StreamOptions options_;
   streaming::Backoff backoff_;
 
-  // Owned by the thread calling Next().
+  // Commit() may run on another thread than Next() (a consumer that prefetches events on
+  // a reader thread): it and the Next() thread access these four under commit_mu_.
+  std::mutex commit_mu_;
   std::optional<StreamCheckpoint> committed_;
+  std::optional<TransactionId> last_returned_;
+  bool dirty_ = false;  ///< Data/reorg/watermark events returned since the last commit.
+  int failures_ = 0;
+
+  // Owned by the thread calling Next().
   StreamStats stats_;
   TransactionId next_id_ = 0;
-  std::optional<TransactionId> last_returned_;
   std::deque<StreamEvent> pending_;
-  bool dirty_ = false;  ///< Data/reorg/watermark events returned since the last commit.
   bool reconnect_after_pending_ = false;
   bool need_connect_ = true;
   bool immediate_reconnect_ = false;
   bool batch_complete_ = false;
   bool done_ = false;
-  int failures_ = 0;
   Status last_error_;
   Status fatal_;
   std::vector<BlockRange> recent_;

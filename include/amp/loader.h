@@ -141,6 +141,16 @@ class Loader {
   /// loader's `_amp_block_start`/`_amp_block_end` excluded), plus one UInt64 column
   /// `_amp_block_start` appended last. Rows come in no particular order. Needs no prior
   /// EnsureTable() and changes nothing. The default: NotImplemented naming the loader.
+  /// Whether `table` exists. With DropTable(), lets a load that created a table and then
+  /// failed before its first commit (e.g. a query the server rejects only at DoGet) leave
+  /// the destination as it found it. The defaults: NotImplemented (nothing is dropped).
+  virtual Result<bool> TableExists(const std::string& table) {
+    return Status::NotImplemented("loader '", name(), "' cannot tell whether '", table, "' exists");
+  }
+  /// Drops `table` and forgets its checkpoints.
+  virtual Status DropTable(const std::string& table) {
+    return Status::NotImplemented("loader '", name(), "' cannot drop '", table, "'");
+  }
   virtual Result<std::shared_ptr<arrow::Table>> ReadRows(const TableSpec& spec,
                                                          const BlockInterval& blocks) {
     (void)spec;

@@ -1,6 +1,7 @@
 // `ampsync audit` end to end with PostgreSQL: devnet rows loaded with the postgres loader's
 // session (Begin / Append / Commit with a checkpoint, as the engine would), audited OK, then
 // tampered with in SQL; the report must name exactly the damaged blocks.
+#include "common/testing/status_matchers.h"
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -19,19 +20,6 @@ namespace {
 using postgres::testing::PgTestServer;
 
 static PgTestServer* const kServer = PgTestServer::Register();
-
-#define ASSERT_OK(expr)                                        \
-  do {                                                         \
-    ::amp::Status _st = (expr);                                \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString();  \
-  } while (0)
-
-template <typename T>
-T ValueOrDie(Result<T> r) {
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) std::abort();
-  return std::move(*r);
-}
 
 constexpr const char* kQuery = "SELECT * FROM eth_firehose.logs";
 constexpr uint64_t kHistory = 40;  // blocks 0..39

@@ -1,6 +1,7 @@
 // Audit() against an in-process devnet, with an in-test loader whose rows are the devnet's
 // canonical rows, tampered with block by block: the interval (source head, checkpoint,
 // options), the verdicts, chunking, and the errors (no block column, no ReadRows, stop).
+#include "common/testing/status_matchers.h"
 #include "amp/audit.h"
 
 #include <arrow/api.h>
@@ -15,19 +16,6 @@
 
 namespace amp {
 namespace {
-
-#define ASSERT_OK(expr)                                        \
-  do {                                                         \
-    ::amp::Status _st = (expr);                                \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString();  \
-  } while (0)
-
-template <typename T>
-T ValueOrDie(Result<T> r) {
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) std::abort();
-  return std::move(*r);
-}
 
 constexpr const char* kQuery = "SELECT * FROM eth_firehose.logs";
 constexpr uint64_t kHistory = 60;  // blocks 0..59

@@ -3,6 +3,7 @@
 // commits and restarts. Every test ends by comparing the destination table with the
 // devnet's oracle (DevnetServer::CanonicalRows) for the blocks the committed checkpoint
 // covers: no missing, duplicate or stale row.
+#include "common/testing/status_matchers.h"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -26,12 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using ::testing::HasSubstr;
-
-#define ASSERT_OK(expr)                                    \
-  do {                                                     \
-    const ::arrow::Status _st = (expr);                    \
-    ASSERT_TRUE(_st.ok()) << _st.ToString();               \
-  } while (false)
 
 constexpr char kLogs[] = "SELECT * FROM eth_firehose.logs SETTINGS stream = true";
 // No block number in the rows: reorgs are handled per microbatch.

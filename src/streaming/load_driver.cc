@@ -165,6 +165,10 @@ class Driver {
     if (st.ok()) st = Loop();
     if (!st.ok()) {
       AbortUnit();
+      if (created_table_ && !committed_any_) {
+        session_.reset();  // return its connection before dropping
+        (void)job_.loader->DropTable(job_.table);
+      }
       if (!(st.IsCancelled() && (stop_.stop_requested() || consumer_gone_))) {
         PushError(st);
         return st;
@@ -221,6 +225,11 @@ class Driver {
     spec.mode = options_.mode;
     spec.key_columns = options_.key_columns;
     spec.block_column = block_column_;
+    // Remember whether this load creates the table: if it then fails before its first
+    // commit (Amp rejects non-incremental streaming queries only at DoGet), Run() drops it
+    // again so that a rejected load leaves the destination as it was.
+    auto existed = job_.loader->TableExists(job_.table);
+    created_table_ = existed.ok() && !*existed;
     AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->EnsureTable(spec); }));
     if (options_.mode == LoadMode::kOverwrite) {
       AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->Truncate(job_.table); }));
@@ -434,6 +443,7 @@ class Driver {
 
   // The unit is durable: advance the engine and report it.
   void Committed(const std::string& phase) {
+    committed_any_ = true;
     engine_->Commit(*unit_.checkpoint);
     last_committed_ = unit_.checkpoint;
     committed_in_run_ = true;
@@ -607,6 +617,8 @@ class Driver {
   int reconnects_ = 0;  ///< The engine's reconnects as of the last event applied.
   /// What the destination holds as far as this load knows (the engine's start point).
   std::optional<StreamCheckpoint> last_committed_;
+  bool created_table_ = false;  ///< EnsureTable() created the destination table.
+  bool committed_any_ = false;  ///< A unit of this load committed.
   uint64_t longest_microbatch_ = 0;
   int reconnects_at_commit_ = 0;
   int reorgs_ = 0;

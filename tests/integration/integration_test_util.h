@@ -11,6 +11,7 @@
 //   - table comparison that reports the first differing row.
 #pragma once
 
+#include "common/testing/status_matchers.h"
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -36,21 +37,6 @@
 #include "amp/types.h"
 #include "devnet/chain.h"
 #include "devnet/tables.h"
-
-#define AMP_IT_CONCAT_INNER(a, b) a##b
-#define AMP_IT_CONCAT(a, b) AMP_IT_CONCAT_INNER(a, b)
-/// `ASSERT_OK_AND_ASSIGN(auto x, MakeX())`: fails the test on an error Result.
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
-  ASSERT_OK_AND_ASSIGN_IMPL(AMP_IT_CONCAT(_amp_it_result_, __LINE__), lhs, rexpr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, rexpr)  \
-  auto tmp = (rexpr);                               \
-  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString(); \
-  lhs = std::move(tmp).ValueOrDie()
-#define ASSERT_OK(expr)                                          \
-  do {                                                           \
-    const ::arrow::Status _amp_it_st = (expr);                   \
-    ASSERT_TRUE(_amp_it_st.ok()) << _amp_it_st.ToString();       \
-  } while (false)
 
 namespace amp::integration {
 

@@ -4,6 +4,7 @@
 // error, and the oracle (the same plan run over the chain's canonical rows).
 #pragma once
 
+#include "common/testing/status_matchers.h"
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -26,21 +27,6 @@
 #include "devnet/server/ticket.h"
 #include "devnet/sql/engine.h"
 #include "proto/command.h"
-
-#define DEVNET_CONCAT_INNER(a, b) a##b
-#define DEVNET_CONCAT(a, b) DEVNET_CONCAT_INNER(a, b)
-/// `ASSERT_OK_AND_ASSIGN(auto x, MakeX())`: fails the test on an error Result.
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
-  ASSERT_OK_AND_ASSIGN_IMPL(DEVNET_CONCAT(_devnet_result_, __LINE__), lhs, rexpr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, rexpr)  \
-  auto tmp = (rexpr);                               \
-  ASSERT_TRUE(tmp.ok()) << tmp.status().ToString(); \
-  lhs = std::move(tmp).ValueOrDie()
-#define ASSERT_OK(expr)                            \
-  do {                                             \
-    const ::arrow::Status _devnet_st = (expr);     \
-    ASSERT_TRUE(_devnet_st.ok()) << _devnet_st.ToString(); \
-  } while (false)
 
 namespace amp::devnet::server::testing {
 

@@ -436,6 +436,25 @@ class MemoryLoader final : public Loader {
     return Status::OK();
   }
 
+  Result<bool> TableExists(const std::string& table) override {
+    std::lock_guard<std::mutex> lock(store_->mu);
+    return store_->tables_data.count(table) > 0;
+  }
+
+  Status DropTable(const std::string& table) override {
+    std::lock_guard<std::mutex> lock(store_->mu);
+    store_->tables_data.erase(table);
+    for (auto s = store_->stream_tables.begin(); s != store_->stream_tables.end();) {
+      if (s->second == table) {
+        store_->checkpoints_data.erase(s->first);
+        s = store_->stream_tables.erase(s);
+      } else {
+        ++s;
+      }
+    }
+    return Status::OK();
+  }
+
   Result<std::unique_ptr<LoaderSession>> OpenSession() override {
     {
       std::lock_guard<std::mutex> lock(store_->mu);

@@ -1,3 +1,4 @@
+#include "common/testing/status_matchers.h"
 #include "loaders/memory/memory_loader.h"
 
 #include <gmock/gmock.h>
@@ -11,12 +12,6 @@ namespace amp {
 namespace {
 
 using ::testing::HasSubstr;
-
-#define ASSERT_OK(expr)                                    \
-  do {                                                     \
-    const ::arrow::Status _st = (expr);                    \
-    ASSERT_TRUE(_st.ok()) << _st.ToString();               \
-  } while (false)
 
 std::shared_ptr<arrow::Schema> Schema() {
   return arrow::schema({arrow::field("block_num", arrow::uint64(), false),

@@ -2,6 +2,7 @@
 // server (every type of the mapping, the stream split anywhere), exactness errors and
 // unreadable types; then PostgresLoader::ReadRows against a real server, where jsonb
 // normalises the JSON text and the block interval filters the rows.
+#include "common/testing/status_matchers.h"
 #include "loaders/postgres/pg_copy_reader.h"
 
 #include <arrow/api.h>
@@ -27,19 +28,6 @@ namespace {
 using testing::PgTestServer;
 
 static PgTestServer* const kServer = PgTestServer::Register();
-
-#define ASSERT_OK(expr)                                        \
-  do {                                                         \
-    ::amp::Status _st = (expr);                                \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString();  \
-  } while (0)
-
-template <typename T>
-T ValueOrDie(Result<T> r) {
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) std::abort();
-  return std::move(*r);
-}
 
 std::shared_ptr<arrow::Array> Json(const std::shared_ptr<arrow::DataType>& type,
                                    const std::string& json) {

@@ -720,6 +720,32 @@ class PostgresLoader final : public Loader {
     });
   }
 
+  Result<bool> TableExists(const std::string& table) override {
+    const std::string qualified = QualifiedName(shared_->schema, table);
+    bool exists = false;
+    AMP_RETURN_NOT_OK(WithConnection(shared_->pool, [&](PgConnection& conn) -> Status {
+      AMP_ASSIGN_OR_RETURN(exists, RelationExists(conn, qualified));
+      return Status::OK();
+    }));
+    return exists;
+  }
+
+  Status DropTable(const std::string& table) override {
+    const std::string qualified = QualifiedName(shared_->schema, table);
+    return WithConnection(shared_->pool, [&](PgConnection& conn) -> Status {
+      AMP_RETURN_NOT_OK(conn.Exec("BEGIN", "BEGIN"));
+      AMP_RETURN_NOT_OK(conn.Exec("DROP TABLE IF EXISTS " + qualified, "DROP TABLE " + qualified));
+      AMP_ASSIGN_OR_RETURN(bool has_state, RelationExists(conn, shared_->state_table));
+      if (has_state) {
+        AMP_RETURN_NOT_OK(conn.Query("DELETE FROM " + shared_->state_table +
+                                         " WHERE $1 = ANY(table_names)",
+                                     {table}, "forget the checkpoints of " + qualified)
+                              .status());
+      }
+      return conn.Exec("COMMIT", "COMMIT after DROP TABLE " + qualified);
+    });
+  }
+
   Result<std::unique_ptr<LoaderSession>> OpenSession() override {
     AMP_ASSIGN_OR_RETURN(auto conn, shared_->pool.Acquire());
     return std::unique_ptr<LoaderSession>(new PostgresSession(shared_, std::move(conn)));

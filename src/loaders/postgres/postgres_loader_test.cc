@@ -1,6 +1,7 @@
 // The postgres loader against a real server (pg_test_server.h): type round trips through
 // binary COPY, undo, atomic units and failure injection, checkpoints, load modes, schema
 // checks, configuration and connection errors, concurrency, reconnects.
+#include "common/testing/status_matchers.h"
 #include "loaders/postgres/postgres_loader.h"
 
 #include <arrow/api.h>
@@ -26,19 +27,6 @@ using testing::PgTestServer;
 using Row = std::vector<std::optional<std::string>>;
 
 static PgTestServer* const kServer = PgTestServer::Register();
-
-#define ASSERT_OK(expr)                                        \
-  do {                                                         \
-    ::amp::Status _st = (expr);                                \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString();  \
-  } while (0)
-
-template <typename T>
-T ValueOrDie(Result<T> r) {
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) std::abort();
-  return std::move(*r);
-}
 
 std::shared_ptr<arrow::Array> Json(const std::shared_ptr<arrow::DataType>& type,
                                    const std::string& json) {

@@ -52,32 +52,6 @@ Status Inexact(const std::string& what, const arrow::DataType& type) {
   return Status::Invalid(what, " cannot be represented exactly as ", type.ToString());
 }
 
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
-int64_t UnitsPerSecond(arrow::TimeUnit::type unit) {
-  switch (unit) {
-    case arrow::TimeUnit::SECOND: return 1;
-    case arrow::TimeUnit::MILLI: return 1000;
-    case arrow::TimeUnit::MICRO: return 1000000;
-    case arrow::TimeUnit::NANO: return 1000000000;
-  }
-  return 1;
-}
-
-int UnitDigits(arrow::TimeUnit::type unit) {
-  switch (unit) {
-    case arrow::TimeUnit::SECOND: return 0;
-    case arrow::TimeUnit::MILLI: return 3;
-    case arrow::TimeUnit::MICRO: return 6;
-    case arrow::TimeUnit::NANO: return 9;
-  }
-  return 0;
-}
-
 // Microseconds -> `unit`, exactly (seconds and milliseconds must divide).
 Result<int64_t> MicrosToUnit(int64_t us, arrow::TimeUnit::type unit, const arrow::DataType& type) {
   switch (unit) {

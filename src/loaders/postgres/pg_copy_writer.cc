@@ -21,12 +21,6 @@ constexpr int64_t kPgEpochUnixDays = 10957;
 constexpr int64_t kPgEpochUnixMicros = kPgEpochUnixDays * 86400LL * 1000000LL;
 constexpr int64_t kMicrosPerDay = 86400LL * 1000000LL;
 
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
 // ---------------------------------------------------------------------------------------
 // Exact integer -> numeric digits.
 
@@ -617,21 +611,6 @@ void AppendClock(int64_t seconds, int64_t frac, int digits, std::string* out) {
     n = std::snprintf(buf, sizeof(buf), ".%0*lld", digits, static_cast<long long>(frac));
     out->append(buf, n);
   }
-}
-
-int UnitDigits(arrow::TimeUnit::type unit) {
-  switch (unit) {
-    case arrow::TimeUnit::SECOND: return 0;
-    case arrow::TimeUnit::MILLI: return 3;
-    case arrow::TimeUnit::MICRO: return 6;
-    case arrow::TimeUnit::NANO: return 9;
-  }
-  return 0;
-}
-
-int64_t UnitsPerSecond(arrow::TimeUnit::type unit) {
-  static constexpr int64_t kPer[] = {1, 1000, 1000000, 1000000000};
-  return kPer[UnitDigits(unit) / 3];
 }
 
 // Timestamps as ISO 8601 / RFC 3339 text in UTC ("...Z" when the type has a zone).

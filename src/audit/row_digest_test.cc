@@ -1,6 +1,7 @@
 // Row digests (row_digest.h) on hand-built tables: order independence, type sensitivity,
 // representation independence, the duplicate / stale / missing verdicts, block grouping;
 // and the report's text (amp/audit.h).
+#include "common/testing/batch_builders.h"
 #include "audit/row_digest.h"
 
 #include <arrow/api.h>
@@ -28,17 +29,6 @@ T ValueOrDie(Result<T> r) {
 std::shared_ptr<arrow::Array> Json(const std::shared_ptr<arrow::DataType>& type,
                                    const std::string& json) {
   return ValueOrDie(arrow::json::ArrayFromJSONString(type, json));
-}
-
-std::shared_ptr<arrow::RecordBatch> MakeBatch(
-    const std::vector<std::pair<std::string, std::shared_ptr<arrow::Array>>>& columns) {
-  arrow::FieldVector fields;
-  arrow::ArrayVector arrays;
-  for (const auto& [name, array] : columns) {
-    fields.push_back(arrow::field(name, array->type()));
-    arrays.push_back(array);
-  }
-  return arrow::RecordBatch::Make(arrow::schema(fields), arrays[0]->length(), arrays);
 }
 
 // The hash of row `row` of a single column.

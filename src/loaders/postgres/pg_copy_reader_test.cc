@@ -2,6 +2,7 @@
 // server (every type of the mapping, the stream split anywhere), exactness errors and
 // unreadable types; then PostgresLoader::ReadRows against a real server, where jsonb
 // normalises the JSON text and the block interval filters the rows.
+#include "common/testing/batch_builders.h"
 #include "common/testing/status_matchers.h"
 #include "loaders/postgres/pg_copy_reader.h"
 
@@ -47,17 +48,6 @@ std::shared_ptr<arrow::Array> Build(std::unique_ptr<Builder> builder,
 std::shared_ptr<arrow::Array> Fixed(int width, const std::vector<std::optional<std::string>>& v) {
   return Build(std::make_unique<arrow::FixedSizeBinaryBuilder>(arrow::fixed_size_binary(width)),
                v);
-}
-
-std::shared_ptr<arrow::RecordBatch> MakeBatch(
-    const std::vector<std::pair<std::string, std::shared_ptr<arrow::Array>>>& columns) {
-  arrow::FieldVector fields;
-  arrow::ArrayVector arrays;
-  for (const auto& [name, array] : columns) {
-    fields.push_back(arrow::field(name, array->type()));
-    arrays.push_back(array);
-  }
-  return arrow::RecordBatch::Make(arrow::schema(fields), arrays[0]->length(), arrays);
 }
 
 std::string Bytes(std::initializer_list<int> bytes) {

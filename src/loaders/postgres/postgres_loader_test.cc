@@ -1,6 +1,7 @@
 // The postgres loader against a real server (pg_test_server.h): type round trips through
 // binary COPY, undo, atomic units and failure injection, checkpoints, load modes, schema
 // checks, configuration and connection errors, concurrency, reconnects.
+#include "common/testing/batch_builders.h"
 #include "common/testing/status_matchers.h"
 #include "loaders/postgres/postgres_loader.h"
 
@@ -51,18 +52,6 @@ std::shared_ptr<arrow::Array> FixedBinary(int width,
                                           const std::vector<std::optional<std::string>>& v) {
   return Bytes(std::make_unique<arrow::FixedSizeBinaryBuilder>(arrow::fixed_size_binary(width)),
                v);
-}
-
-std::shared_ptr<arrow::RecordBatch> MakeBatch(
-    const std::vector<std::pair<std::string, std::shared_ptr<arrow::Array>>>& columns) {
-  arrow::FieldVector fields;
-  arrow::ArrayVector arrays;
-  for (const auto& [name, array] : columns) {
-    fields.push_back(arrow::field(name, array->type()));
-    arrays.push_back(array);
-  }
-  return arrow::RecordBatch::Make(arrow::schema(fields), arrays.empty() ? 0 : arrays[0]->length(),
-                                  arrays);
 }
 
 // Rows of (_block_num, id, name) at the given blocks: id = block * 10 + k.

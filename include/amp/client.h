@@ -122,6 +122,12 @@ class QueryBuilder {
   Result<LoadResults> load(const std::string& connection, const std::string& table,
                            const LoadOptions& options = {}) const;
 
+  /// The plan a load with `options.parallel` would run (`ampsync load --dry-run`): the
+  /// partitions with their rewritten queries, blocks an earlier run already loaded (read
+  /// from the destination, which is not changed), and in hybrid mode the detected head and
+  /// hand-off point. Reads from the server but writes nothing.
+  Result<ParallelPlan> plan_parallel(const std::string& connection, const std::string& table,
+                                     const LoadOptions& options) const;
   const std::string& query() const { return query_; }
 
  private:

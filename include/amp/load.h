@@ -69,24 +69,12 @@
 #include <vector>
 
 #include "amp/loader.h"
+#include "amp/parallel.h"
+#include "amp/retry.h"
 #include "amp/status.h"
 #include "amp/types.h"
 
 namespace amp {
-
-/// \brief Reconnect / retry policy: exponential backoff with jitter, bounded.
-///
-/// The k-th consecutive failure (k = 1, 2, ...) waits d * (1 - jitter * u), u uniform in
-/// [0, 1), where d = min(max_backoff, initial_backoff * multiplier^(k-1)); the delay never
-/// exceeds max_backoff. The count restarts after every successful commit. After
-/// max_attempts consecutive failures the load stops with the last error.
-struct RetryOptions {
-  int max_attempts = 10;
-  std::chrono::milliseconds initial_backoff{250};
-  std::chrono::milliseconds max_backoff{30'000};
-  double multiplier = 2.0;
-  double jitter = 0.5;  ///< In [0, 1]; 0 = no jitter.
-};
 
 /// \brief Options of QueryBuilder::load().
 struct LoadOptions {
@@ -121,6 +109,10 @@ struct LoadOptions {
   size_t result_queue_capacity = 64;
   /// Requesting a stop ends the load after the in-flight commit (see LoadResults::Stop).
   std::stop_token stop_token;
+  /// Set: a parallel backfill (max_block set) or a parallel catch-up handed over to a live
+  /// stream (max_block unset, "hybrid"); see amp/parallel.h. batch_size, mode, key_columns,
+  /// retry and stop_token apply to it too; `stream` must not be false.
+  std::optional<ParallelConfig> parallel;
 };
 
 /// \brief The outcome of one committed unit of work, one reorg, or the failure that ended

@@ -119,6 +119,10 @@ class LoaderSession {
   virtual void Abort() = 0;
   /// The last committed checkpoint of `stream_id`, if any.
   virtual Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) = 0;
+  /// Every committed checkpoint whose stream_id starts with `prefix`, in stream_id order.
+  /// Parallel backfills keep one checkpoint per partition ("<job>/range/<start>") and
+  /// read them all back on a rerun to skip finished blocks.
+  virtual Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) = 0;
 };
 
 /// A destination store. Thread-safety: EnsureTable/Truncate must not race each other;

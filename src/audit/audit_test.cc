@@ -37,6 +37,9 @@ class FakeSession final : public LoaderSession {
     if (it == checkpoints_.end()) return std::nullopt;
     return std::optional<StreamCheckpoint>(it->second);
   }
+  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string&) override {
+    return std::vector<StreamCheckpoint>{};
+  }
 
  private:
   std::map<std::string, StreamCheckpoint> checkpoints_;

@@ -14,6 +14,12 @@
 #ifdef AMP_WITH_POSTGRES
 #include "loaders/postgres/postgres_loader.h"
 #endif
+#ifdef AMP_WITH_REDIS
+#include "loaders/redis/redis_loader.h"
+#endif
+#ifdef AMP_WITH_DELTA
+#include "loaders/delta/delta_loader.h"
+#endif
 
 namespace amp {
 namespace {
@@ -309,6 +315,12 @@ void RegisterBuiltinLoaders(LoaderRegistry& registry) {
   RegisterMemoryLoader(registry);
 #ifdef AMP_WITH_POSTGRES
   RegisterPostgresLoader(registry);
+#endif
+#ifdef AMP_WITH_REDIS
+  RegisterRedisLoader(registry);
+#endif
+#ifdef AMP_WITH_DELTA
+  RegisterDeltaLoader(registry);
 #endif
 }
 

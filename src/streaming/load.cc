@@ -14,6 +14,7 @@
 #include "amp/client.h"
 #include "amp/load.h"
 #include "streaming/load_driver.h"
+#include "streaming/parallel_load.h"
 
 namespace amp {
 namespace {
@@ -229,7 +230,9 @@ class LoadResults::Impl final : public streaming::ResultSink {
     // The caller's stop token stops the load like Stop() does.
     external_stop_.emplace(job.options.stop_token, std::function<void()>([this] { Stop(); }));
     thread_ = std::thread([this, job = std::move(job)]() mutable {
-      Status st = streaming::RunLoad(std::move(job), stop_.get_token(), *this);
+      Status st = job.options.parallel
+                      ? streaming::RunParallelLoad(std::move(job), stop_.get_token(), *this)
+                      : streaming::RunLoad(std::move(job), stop_.get_token(), *this);
       std::lock_guard<std::mutex> lock(mu_);
       status_ = st;
       finished_ = true;
@@ -336,9 +339,32 @@ Result<LoadResults> QueryBuilder::load(const std::string& connection, const std:
   job.table = table;
   job.options = options;
   job.loader = std::move(loader);
+  if (options.parallel) {
+    // Configuration errors surface here, before a thread starts.
+    AMP_RETURN_NOT_OK(options.parallel->Validate());
+  }
   auto impl = std::make_shared<LoadResults::Impl>(options.result_queue_capacity);
   impl->Start(std::move(job));
   return LoadResults(std::move(impl));
+}
+
+Result<ParallelPlan> QueryBuilder::plan_parallel(const std::string& connection,
+                                                 const std::string& table,
+                                                 const LoadOptions& options) const {
+  if (table.empty()) return ConnectionError(Status::Invalid("load needs a destination table name"));
+  if (!options.parallel) {
+    return Status::Invalid("plan_parallel needs LoadOptions::parallel");
+  }
+  AMP_RETURN_NOT_OK(client_.status());
+  AMP_ASSIGN_OR_RETURN(auto spec, client_.connection(connection));
+  AMP_ASSIGN_OR_RETURN(auto loader, LoaderRegistry::Builtin().Create(spec.loader, spec.config));
+  streaming::LoadJob job;
+  job.client = &client_;
+  job.query = query_;
+  job.table = table;
+  job.options = options;
+  job.loader = std::move(loader);
+  return streaming::PlanParallelLoad(job);
 }
 
 }  // namespace amp

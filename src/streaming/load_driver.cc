@@ -228,11 +228,13 @@ class Driver {
     // Remember whether this load creates the table: if it then fails before its first
     // commit (Amp rejects non-incremental streaming queries only at DoGet), Run() drops it
     // again so that a rejected load leaves the destination as it was.
-    auto existed = job_.loader->TableExists(job_.table);
-    created_table_ = existed.ok() && !*existed;
-    AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->EnsureTable(spec); }));
-    if (options_.mode == LoadMode::kOverwrite) {
-      AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->Truncate(job_.table); }));
+    if (!job_.destination_prepared) {
+      auto existed = job_.loader->TableExists(job_.table);
+      created_table_ = existed.ok() && !*existed;
+      AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->EnsureTable(spec); }));
+      if (options_.mode == LoadMode::kOverwrite) {
+        AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->Truncate(job_.table); }));
+      }
     }
     AMP_RETURN_NOT_OK(Retry([&] {
       auto session = job_.loader->OpenSession();
@@ -247,6 +249,10 @@ class Driver {
         if (loaded.ok()) checkpoint = std::move(*loaded);
         return loaded.status();
       }));
+    }
+    if (!checkpoint && job_.start_after) {
+      checkpoint = job_.start_after;
+      starts_after_handoff_ = true;
     }
     start_cursor_ = checkpoint ? checkpoint->cursor.ToJson() : "{}";
     last_committed_ = checkpoint;
@@ -430,6 +436,11 @@ class Driver {
     unit_ = Unit{};
     unit_.open = true;
     unit_.started = Clock::now();
+    if (starts_after_handoff_ && !committed_any_ && job_.undo_until_first_commit) {
+      // The hand-off overlap: what the parallel workers wrote past the hand-off block goes
+      // in the same transaction as the live stream's first rows.
+      AMP_RETURN_NOT_OK(session_->Undo(job_.table, *job_.undo_until_first_commit));
+    }
     return Status::OK();
   }
 
@@ -482,6 +493,8 @@ class Driver {
       RestartEngine(std::nullopt, error);
       return;
     }
+    // Nothing committed yet after a hand-off: the stream still starts after it.
+    if (!*durable && starts_after_handoff_) *durable = job_.start_after;
     if (attempted && *durable && (*durable)->transaction_id == attempted->transaction_id &&
         (*durable)->cursor == attempted->cursor) {
       // The commit reported an error but was applied: carry on from there.
@@ -545,6 +558,7 @@ class Driver {
     r.metadata["reconnects"] = std::to_string(reconnects_);
     r.metadata["reorgs"] = std::to_string(reorgs_);
     r.metadata["start_cursor"] = start_cursor_;
+    for (const auto& [key, value] : job_.result_metadata) r.metadata[key] = value;
     return r;
   }
 
@@ -624,6 +638,7 @@ class Driver {
   int reorgs_ = 0;
   bool committed_in_run_ = false;
   bool consumer_gone_ = false;
+  bool starts_after_handoff_ = false;  ///< Started from LoadJob::start_after.
 };
 
 }  // namespace

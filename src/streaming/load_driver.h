@@ -22,7 +22,9 @@
 // committed when it ends at a watermark, else aborted; then RunLoad returns OK.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -46,7 +48,20 @@ struct LoadJob {
   std::string query;
   std::string table;
   LoadOptions options;
-  std::unique_ptr<Loader> loader;
+  std::shared_ptr<Loader> loader;  ///< Shared: a parallel load's workers and live stream use one.
+
+  // Used by the hybrid hand-off of a parallel load (parallel_load.cc):
+  /// The table was created (and truncated for kOverwrite) by the caller: no EnsureTable,
+  /// no Truncate, and a failed load drops nothing.
+  bool destination_prepared = false;
+  /// Where the stream starts when the destination holds no checkpoint of the stream id:
+  /// resume after this checkpoint (amp-resume) instead of from the server's first block.
+  std::optional<StreamCheckpoint> start_after;
+  /// When the load starts from `start_after`: rows of these blocks are deleted in every
+  /// unit until one commits (the first commit), in the same transaction as its rows.
+  std::optional<BlockInterval> undo_until_first_commit;
+  /// Added to the metadata of every result of this load.
+  std::map<std::string, std::string> result_metadata;
 };
 
 /// Runs the load on the calling thread until a batch load completes, the load fails, or

@@ -1,19 +1,28 @@
-// `ampsync demo`: the README's main job for now. Starts an in-process devnet with live
-// blocks and reorgs, follows it with a streaming query, prints each microbatch and every
-// reorg as it arrives, and ends with a check that what was received (reorgs applied)
-// equals the canonical chain.
+// `ampsync demo`: the README's main job. Starts an in-process devnet (history, then live
+// blocks with scheduled reorgs), runs three hybrid parallel loads (blocks, transactions,
+// logs: catch up with N workers, then hand over to the live stream) into a local Delta
+// Lake root, shows their progress on one line, and when the chain halts and every load
+// has reached the head, stops them and audits each table against the canonical chain
+// (exit 0 only when all three match).
+//
+// The devnet's chain halts at history + (duration - 15 s) worth of live blocks, so that the
+// loads end on a still head and the audit compares everything, reorgs included.
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
-#include <map>
 #include <memory>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
-#include <arrow/array.h>
-#include <arrow/record_batch.h>
-
+#include "amp/audit.h"
 #include "amp/client.h"
+#include "amp/load.h"
+#include "amp/parallel.h"
 #include "commands.h"
 #include "devnet_flags.h"
 #include "exit_codes.h"
@@ -22,127 +31,216 @@
 namespace amp::cli {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 struct DemoArgs {
   DevnetFlags devnet;
-  double duration_s = 20;
+  double duration_s = 60;
+  int workers = 4;
+  std::string to;  ///< Destination URI; empty: delta:// under `dir`.
+  std::string dir = "ampsync-demo";
 };
 
-std::string ShortHash(const std::string_view bytes) {
-  BlockHash h;
-  std::copy(bytes.begin(), bytes.end(), h.bytes.begin());
-  return h.ToHex().substr(0, 10) + "…";
+// One table's load and what its results said.
+struct TableLoad {
+  std::string table;
+  std::string query;
+  std::optional<LoadResults> results;
+  std::thread consumer;
+  std::mutex mu;
+  ParallelProgress progress;
+  int64_t rows = 0;
+  int partitions = 0;
+  int live_units = 0;
+  int reorgs = 0;
+  std::optional<BlockNumber> live_block;
+  std::string error;
+};
+
+std::string Count(double n) {
+  char buf[32];
+  if (n >= 1e6) {
+    std::snprintf(buf, sizeof(buf), "%.1fM", n / 1e6);
+  } else if (n >= 1e4) {
+    std::snprintf(buf, sizeof(buf), "%.0fk", n / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.0f", n);
+  }
+  return buf;
+}
+
+// One line for the three loads: catch-up percentage and rate, then each table's live block.
+std::string ProgressLine(std::vector<std::unique_ptr<TableLoad>>& loads, BlockNumber head,
+                         double elapsed) {
+  uint64_t done = 0, total = 0;
+  double rate = 0;
+  int64_t rows = 0;
+  int reorgs = 0;
+  std::string live;
+  bool all_live = true;
+  for (auto& l : loads) {
+    std::lock_guard<std::mutex> lock(l->mu);
+    done += l->progress.blocks_done;
+    total += l->progress.blocks_total;
+    rate += l->progress.rows_per_second;
+    rows += l->rows;
+    reorgs += l->reorgs;
+    if (l->live_block) {
+      live += " " + l->table + "@" + std::to_string(*l->live_block);
+    } else {
+      all_live = false;
+    }
+  }
+  char buf[256];
+  if (!all_live) {
+    std::snprintf(buf, sizeof(buf), "[%5.1fs] catch-up %s/%s blocks (%.0f%%)  %s rows  %s rows/s",
+                  elapsed, Count(done).c_str(), Count(total).c_str(),
+                  total ? 100.0 * done / total : 0.0, Count(rows).c_str(), Count(rate).c_str());
+  } else {
+    std::snprintf(buf, sizeof(buf), "[%5.1fs] live, head %llu:", elapsed,
+                  static_cast<unsigned long long>(head));
+  }
+  return std::string(buf) + live + "  reorgs " + std::to_string(reorgs);
 }
 
 Status RunDemo(const DemoArgs& args) {
-  AMP_ASSIGN_OR_RETURN(DevnetOptions options, ToDevnetOptions(args.devnet));
+  DevnetFlags flags = args.devnet;
+  const double live_seconds = std::max(5.0, args.duration_s - 15.0);
+  if (flags.halt_at == 0 && flags.options.block_time_ms > 0) {
+    flags.halt_at = flags.options.history +
+                    static_cast<uint64_t>(live_seconds * 1000 / flags.options.block_time_ms);
+  }
+  AMP_ASSIGN_OR_RETURN(DevnetOptions options, ToDevnetOptions(flags));
   AMP_ASSIGN_OR_RETURN(auto devnet, DevnetServer::Start(options));
-  std::cout << "devnet: " << devnet->url() << ", history " << options.history << " blocks, a block every "
-            << options.block_time_ms << " ms, a reorg every " << options.reorg_every << " blocks\n";
+  std::string to = args.to;
+  if (to.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(args.dir, ec);
+    const auto root = std::filesystem::absolute(args.dir).lexically_normal().string();
+    if (ec) return Status::IOError("cannot create the demo directory ", root, ": ", ec.message());
+    to = "delta://" + root;
+  }
+  std::cout << "devnet:      " << devnet->url() << ": " << options.history
+            << " blocks of history, then a block every " << options.block_time_ms
+            << " ms with a reorg every " << options.reorg_every << " blocks, halting at block "
+            << flags.halt_at << "\n"
+            << "destination: " << to << "\n"
+            << "loads:       blocks, transactions, logs; " << args.workers
+            << " workers each catch up, then follow the head live\n\n";
 
   Client client(devnet->url());
-  const std::string sql = "SELECT block_num, hash, parent_hash FROM eth_firehose.blocks SETTINGS stream = true";
-  std::cout << "query:  " << sql << "\n\n";
-  AMP_ASSIGN_OR_RETURN(auto stream, client.sql(sql).stream());
-  BatchStream* raw = stream.get();
-  bool timed_out = false;
-  int stop_id = StopSignal::OnStop([raw] { raw->Cancel(); });
-  std::thread timer;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool finished = false;
-  if (args.duration_s > 0) {
-    timer = std::thread([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_for(lock, std::chrono::duration<double>(args.duration_s), [&] { return finished; })) {
-        timed_out = true;
-        raw->Cancel();
+  AMP_RETURN_NOT_OK(client.configure_connection("demo", to));
+  std::vector<std::unique_ptr<TableLoad>> loads;
+  for (const char* table : {"blocks", "transactions", "logs"}) {
+    auto load = std::make_unique<TableLoad>();
+    load->table = table;
+    load->query = std::string("SELECT * FROM eth_firehose.") + table;
+    loads.push_back(std::move(load));
+  }
+  const auto started = Clock::now();
+  for (auto& l : loads) {
+    TableLoad* raw = l.get();
+    ParallelConfig parallel;
+    parallel.num_workers = args.workers;
+    parallel.table_name = "eth_firehose." + l->table;
+    parallel.batch_size = 100'000;
+    parallel.reorg_buffer = 64;
+    parallel.on_progress = [raw](const ParallelProgress& p) {
+      std::lock_guard<std::mutex> lock(raw->mu);
+      raw->progress = p;
+    };
+    LoadOptions load_options;
+    load_options.stream = true;
+    load_options.parallel = parallel;
+    // Every demo starts over (its devnet is new): the tables are emptied once at the start.
+    load_options.mode = LoadMode::kOverwrite;
+    AMP_ASSIGN_OR_RETURN(auto results, client.sql(l->query).load("demo", l->table, load_options));
+    l->results.emplace(std::move(results));
+    l->consumer = std::thread([raw] {
+      for (const LoadResult& r : *raw->results) {
+        std::lock_guard<std::mutex> lock(raw->mu);
+        if (!r.success) {
+          raw->error = r.error;
+          continue;
+        }
+        if (r.is_reorg) {
+          ++raw->reorgs;
+          continue;
+        }
+        raw->rows += r.rows_loaded;
+        if (r.metadata.count("partition_id")) ++raw->partitions;
+        auto phase = r.metadata.find("parallel_phase");
+        if (phase != r.metadata.end() && phase->second == "live") {
+          ++raw->live_units;
+          auto cursor = Cursor::FromJson(r.metadata.count("cursor") ? r.metadata.at("cursor") : "");
+          if (cursor.ok() && !cursor->networks.empty()) {
+            raw->live_block = cursor->networks.begin()->second.number;
+          }
+        }
       }
     });
   }
 
-  std::map<BlockNumber, std::string> received;  // block -> hash, reorgs applied
-  uint64_t rows = 0, microbatches = 0, reorgs = 0;
-  BlockNumber completed_through = 0;
-  bool any_completed = false;
-  Status result;
-  while (true) {
-    auto next = stream->Next();
-    if (!next.ok()) {
-      if (!timed_out && !StopSignal::requested()) result = next.status();
-      break;
+  // Follow until the chain halted and every load is at its head (or time / Ctrl+C is up).
+  const bool tty = isatty(STDOUT_FILENO);
+  const auto deadline = started + std::chrono::duration<double>(args.duration_s + 60);
+  std::string last_line;
+  bool at_head = false;
+  while (!StopSignal::requested() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 2000));
+    const BlockNumber head = devnet->Head();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    const std::string line = ProgressLine(loads, head, elapsed);
+    if (tty) {
+      std::cout << "\r\033[K" << line << std::flush;
+    } else if (line != last_line) {
+      std::cout << line << "\n";
     }
-    if (!next->has_value()) break;
-    const StreamBatch& item = **next;
-    if (item.invalidates) {
-      ++reorgs;
-      std::cout << "REORG   " << item.invalidates->ToString() << ": dropping "
-                << item.invalidates->num_blocks() << " block(s) and reloading\n";
-      received.erase(received.lower_bound(item.invalidates->start),
-                     received.upper_bound(item.invalidates->end));
+    last_line = line;
+    bool failed = false;
+    at_head = head == flags.halt_at;
+    for (auto& l : loads) {
+      std::lock_guard<std::mutex> lock(l->mu);
+      failed |= !l->error.empty();
+      at_head &= l->live_block == head;
     }
-    const auto& batch = *item.batch;
-    if (batch.num_rows() > 0) {
-      auto nums = std::static_pointer_cast<arrow::UInt64Array>(batch.GetColumnByName("block_num"));
-      auto hashes = std::static_pointer_cast<arrow::FixedSizeBinaryArray>(batch.GetColumnByName("hash"));
-      for (int64_t i = 0; i < batch.num_rows(); ++i) received[nums->Value(i)] = std::string(hashes->GetView(i));
-      rows += batch.num_rows();
-      if (batch.num_rows() <= 3) {
-        for (int64_t i = 0; i < batch.num_rows(); ++i) {
-          std::cout << "block   " << nums->Value(i) << "  hash " << ShortHash(hashes->GetView(i)) << "\n";
-        }
-      }
-    }
-    if (item.is_completion() && !item.metadata.ranges.empty()) {
-      ++microbatches;
-      const BlockRange& r = item.metadata.ranges.front();
-      completed_through = r.end;
-      any_completed = true;
-      if (r.num_blocks() > 3) {
-        std::cout << "caught up " << r.ToString() << " (" << r.num_blocks() << " blocks)\n";
-      }
-    }
+    if (failed || at_head) break;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    finished = true;
-  }
-  cv.notify_all();
-  if (timer.joinable()) timer.join();
-  StopSignal::Remove(stop_id);
-  AMP_RETURN_NOT_OK(result);
+  if (tty) std::cout << "\n";
+  for (auto& l : loads) l->results->Stop();
+  for (auto& l : loads) l->consumer.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
 
-  // Check: the received blocks with reorgs applied must equal the canonical chain. A reorg
-  // that happened after the last completed microbatch can only have replaced blocks within
-  // reorg_depth_max of it, so everything below that is final and must match exactly.
-  uint64_t stale = 0, missing = 0;
-  BlockNumber verified_through = 0;
-  bool verified_any = false;
-  if (any_completed) {
-    const uint64_t margin = options.reorg_every ? options.reorg_depth_max : 0;
-    if (completed_through >= margin) {
-      verified_through = completed_through - margin;
-      verified_any = true;
-      AMP_ASSIGN_OR_RETURN(auto canonical, devnet->CanonicalRows("blocks", 0, verified_through));
-      auto hashes = std::static_pointer_cast<arrow::FixedSizeBinaryArray>(canonical->GetColumnByName("hash"));
-      for (int64_t i = 0; i < canonical->num_rows(); ++i) {
-        auto it = received.find(static_cast<BlockNumber>(i));
-        if (it == received.end()) {
-          ++missing;
-        } else if (it->second != hashes->GetView(i)) {
-          ++stale;
-        }
-      }
+  std::cout << "\nsummary (" << static_cast<int>(seconds) << " s):\n";
+  Status failure;
+  for (auto& l : loads) {
+    std::printf("  %-13s %10lld rows, %d catch-up partitions, %d live commits, %d reorgs%s\n",
+                l->table.c_str(), static_cast<long long>(l->rows), l->partitions, l->live_units,
+                l->reorgs, l->live_block ? (", at block " + std::to_string(*l->live_block)).c_str() : "");
+    if (!l->error.empty()) {
+      failure = Status::IOError("the load of ", l->table, " failed: ", l->error);
+      std::cout << "  " << l->table << " FAILED: " << l->error << "\n";
     }
   }
-  std::cout << "\nsummary: " << microbatches << " microbatches, " << rows << " rows, " << reorgs
-            << " reorgs handled, blocks 0.." << completed_through << " received\n";
-  if (verified_any) {
-    std::cout << "check:   blocks 0.." << verified_through << " against the canonical chain: " << missing
-              << " missing, " << stale << " stale\n";
+  std::cout.flush();
+  if (!failure.ok()) return failure;
+  if (StopSignal::requested()) return Status::Cancelled("interrupted");
+
+  // The audit: each table against the canonical chain, up to its committed checkpoint.
+  std::cout << "\naudit against the canonical chain" << (at_head ? " (chain halted at block " + std::to_string(flags.halt_at) + ")" : "") << ":\n";
+  AMP_ASSIGN_OR_RETURN(auto destination, client.connection("demo"));
+  bool all_ok = true;
+  for (auto& l : loads) {
+    AMP_ASSIGN_OR_RETURN(auto report, Audit(client, l->query, destination, l->table));
+    std::cout << "  " << l->table << ": " << report.ToString() << "\n";
+    all_ok &= report.ok();
   }
   AMP_RETURN_NOT_OK(devnet->Shutdown());
-  if (missing || stale) return Status::Invalid("received chain differs from the canonical chain");
-  if (StopSignal::requested()) return Status::Cancelled("interrupted");
+  if (!all_ok) {
+    return WithErrorInfo(Status::Invalid("a destination table differs from the canonical chain"),
+                         ErrorClass::kFatal, "audit", "MISMATCH");
+  }
+  std::cout << "\nall three tables equal the canonical chain. Data: " << to << "\n";
   return Status::OK();
 }
 
@@ -152,14 +250,24 @@ CommandRunner RegisterDemoCommand(CLI::App& app) {
   auto args = std::make_shared<DemoArgs>();
   DevnetOptions& o = args->devnet.options;
   o.port = 0;
-  o.history = 5'000;
-  o.block_time_ms = 400;
-  o.reorg_every = 12;
-  args->devnet.reorg_depth = "1-4";
+  o.history = 50'000;
+  o.block_time_ms = 250;
+  o.reorg_every = 20;
+  o.microbatch_blocks = 100;
+  args->devnet.reorg_depth = "1-6";
   CLI::App* cmd = app.add_subcommand(
-      "demo", "Start an in-process devnet and follow its head with a streaming query, reorgs included");
+      "demo",
+      "Start an in-process devnet and load blocks, transactions and logs into Delta Lake: "
+      "parallel catch-up, then live through reorgs, then an audit against the chain");
   AddDevnetFlags(*cmd, args->devnet);
-  cmd->add_option("--duration", args->duration_s, "Seconds to run (0: until Ctrl+C)")->capture_default_str();
+  cmd->add_option("--duration", args->duration_s,
+                  "Seconds of the demo (the chain halts about 15 s before, so the loads end at "
+                  "its head)")
+      ->capture_default_str();
+  cmd->add_option("--workers", args->workers, "Catch-up workers per table")->capture_default_str();
+  cmd->add_option("--dir", args->dir, "Directory of the Delta Lake tables (created)")
+      ->capture_default_str();
+  cmd->add_option("--to", args->to, "Destination URI instead (e.g. postgresql://..., memory://demo)");
   return [args] {
     Status st = RunDemo(*args);
     return st.ok() ? kExitOk : ReportError(st);

@@ -4,9 +4,10 @@
 // Supported: SELECT of columns, `*`, `t.*`, expressions with aliases; FROM dataset.table or
 // the quoted "_/dataset@1.0.0".table form, FROM (subquery) [AS] alias, WITH name AS (query);
 // WHERE with comparisons, AND/OR/NOT, parentheses, [NOT] IN (list), [NOT] BETWEEN,
-// IS [NOT] NULL, hex literals (0x... or '0x...') against binary columns; MIN/MAX/COUNT
-// without GROUP BY; LIMIT/OFFSET; ORDER BY block_num/_block_num ascending (a no-op: rows
-// are produced in block order); `SETTINGS stream = true`; comments and a trailing `;`.
+// IS [NOT] NULL, hex literals (0x..., X'...' or '0x...') against binary columns;
+// MIN/MAX/COUNT without GROUP BY; LIMIT/OFFSET; ORDER BY block_num/_block_num (or an alias
+// of one) ascending (a no-op: rows are produced in block order); `SETTINGS stream = true`;
+// comments (nested /* */ too) and a trailing `;`.
 // Anything else is Invalid naming the construct ("JOIN is not supported by the devnet").
 //
 // A plan reads one source table; the executor consumes that table's full rows (as made by
@@ -21,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +80,10 @@ class Executor {
   virtual bool done() const = 0;
 };
 
+/// Number of rows the source table has in blocks [first, last] (inclusive) of the snapshot
+/// a query runs on; devnet::RowsInBlocks for the devnet's tables.
+using RowsInBlocksFn = std::function<uint64_t(uint64_t first, uint64_t last)>;
+
 /// A planned query. Immutable, so one plan may be shared by threads; each DoGet makes its
 /// own executor.
 class Plan {
@@ -96,6 +102,21 @@ class Plan {
   virtual std::optional<std::string> non_incremental_operation() const = 0;
   virtual BlockBounds block_bounds() const = 0;
   virtual Result<std::unique_ptr<Executor>> MakeExecutor() const = 0;
+  /// An executor that answers without any source row, when the answer only depends on how
+  /// many rows each block has: the innermost SELECT aggregates the source table with only
+  /// MIN/MAX/COUNT of its block column, COUNT(*) and constants, under a WHERE that is
+  /// exactly a block range (or none); outer SELECTs may be anything. Hybrid mode's head
+  /// query `SELECT MAX("block_num") AS max_block FROM eth_firehose.logs` is one. The answer
+  /// is exact for tables whose blocks may have no rows (rows_in_blocks tells). The
+  /// executor is done() from the start (feed it nothing) and Finish() returns the answer;
+  /// nullptr when the query has another shape (use MakeExecutor()). `head`: the last block
+  /// of the snapshot the query runs on.
+  virtual Result<std::unique_ptr<Executor>> MakeRowlessExecutor(
+      uint64_t head, const RowsInBlocksFn& rows_in_blocks) const {
+    (void)head;
+    (void)rows_in_blocks;
+    return std::unique_ptr<Executor>();
+  }
 };
 
 /// Parses and plans `sql`. Invalid (-> INVALID_ARGUMENT) for syntax errors, unsupported

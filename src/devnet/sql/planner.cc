@@ -487,6 +487,41 @@ std::optional<Range> BoundsOf(const Node& node, bool positive, const Relation& r
   }
 }
 
+// Whether the rows for which `node` is TRUE (positive) or FALSE (!positive) are exactly
+// those whose block number lies in BoundsOf(node, positive): a conjunction of comparisons
+// of a block column with literals (or a constant). Then the query's source rows are
+// known from the block range alone, which lets MakeRowlessExecutor() answer from row
+// counts. Anything else (OR of ranges, !=, IN, other columns) is not exact.
+bool IsExactBlockFilter(const Node& node, bool positive, const Relation& rel) {
+  switch (node.kind) {
+    case Node::Kind::kAnd:
+      return positive && IsExactBlockFilter(*node.children[0], true, rel) &&
+             IsExactBlockFilter(*node.children[1], true, rel);
+    case Node::Kind::kOr:  // NOT (a OR b) == NOT a AND NOT b
+      return !positive && IsExactBlockFilter(*node.children[0], false, rel) &&
+             IsExactBlockFilter(*node.children[1], false, rel);
+    case Node::Kind::kNot:
+      return IsExactBlockFilter(*node.children[0], !positive, rel);
+    case Node::Kind::kCompare: {
+      const Node* lhs = node.children[0].get();
+      const Node* rhs = node.children[1].get();
+      CompareOp op = node.op;
+      if (rhs->kind == Node::Kind::kColumn && lhs->kind == Node::Kind::kLiteral) {
+        std::swap(lhs, rhs);
+        op = Flip(op);
+      }
+      if (!IsBlockColumn(*lhs, rel) || rhs->kind != Node::Kind::kLiteral) return false;
+      if (!rhs->scalar->is_valid) return true;  // never TRUE, never FALSE: empty either way
+      if (rhs->scalar->type->id() != arrow::Type::UINT64) return false;
+      return (positive ? op : Negate(op)) != CompareOp::kNe;
+    }
+    case Node::Kind::kLiteral:
+      return node.type->id() == arrow::Type::BOOL;
+    default:
+      return false;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Literal coercion
 // ---------------------------------------------------------------------------------------
@@ -1054,6 +1089,8 @@ using ScopePtr = std::shared_ptr<const CteScope>;
 /// What the planner learns about one stage beyond the stage itself.
 struct StageInfo {
   std::optional<Range> bounds;  // implied by the stage's WHERE on its block columns
+  // Set when the WHERE selects exactly the rows of this block range (no WHERE: all).
+  std::optional<Range> exact_bounds = Range{};
   bool barrier = false;         // LIMIT/OFFSET/aggregate: outer filters must not narrow it
   std::optional<std::string> non_incremental;
 };
@@ -1249,6 +1286,10 @@ class Planner {
       Resolver resolver(input, "aggregate functions are not allowed in WHERE");
       AMP_ASSIGN_OR_RETURN(NodePtr where, resolver.ResolveBool(*select.where, "WHERE"));
       info.bounds = BoundsOf(*where, /*positive=*/true, input);
+      info.exact_bounds.reset();
+      if (IsExactBlockFilter(*where, /*positive=*/true, input)) {
+        info.exact_bounds = info.bounds.value_or(Range{});
+      }
       AMP_ASSIGN_OR_RETURN(auto bound, ToArrow(*where, identity).Bind(*stage.input_schema));
       stage.filter = std::move(bound);
     }
@@ -1311,8 +1352,10 @@ class Planner {
             const RelColumn& column = input.columns[static_cast<size_t>(node->column)];
             plain.source_field = column.field;
             plain.name = item.alias ? item.alias->value : column.field->name();
-            // Renaming breaks block-number tracking, on purpose (conservative bounds).
-            plain.block = column.block && plain.name == column.field->name();
+            // The value is the source block number whatever it is called now, so filters
+            // and ORDER BY on the new name still bound and order by block (the parallel
+            // loader's wrapper filters on the name the user's query gives it).
+            plain.block = column.block;
           } else {
             plain.name = item.alias ? item.alias->value : Display(*item.expr, input);
           }
@@ -1546,6 +1589,11 @@ class PlanImpl final : public Plan {
         break;
       }
     }
+    if (IsRowlessAggregate(stages_->front()) && chain.infos.front().exact_bounds) {
+      rowless_range_ = chain.infos.front().exact_bounds;
+      outer_stages_ =
+          std::make_shared<const std::vector<Stage>>(stages_->begin() + 1, stages_->end());
+    }
   }
 
   const std::shared_ptr<arrow::Schema>& output_schema() const override { return output_schema_; }
@@ -1558,8 +1606,138 @@ class PlanImpl final : public Plan {
     return internal::MakeChainExecutor(stages_);
   }
 
+  Result<std::unique_ptr<Executor>> MakeRowlessExecutor(
+      uint64_t head, const RowsInBlocksFn& rows_in_blocks) const override {
+    if (!rowless_range_ || !rows_in_blocks) return std::unique_ptr<Executor>();
+    const Stage& stage = stages_->front();
+    const Range range = Intersect(*rowless_range_, Range{0, head});
+    const uint64_t rows = range.empty() ? 0 : rows_in_blocks(range.lo, range.hi);
+    // rows_in_blocks(b, hi) only shrinks as b grows (and (lo, b) only grows with b), so
+    // the first and last blocks with rows are found by bisection.
+    std::optional<uint64_t> first, last;
+    auto need = [&](AggregateKind kind) {
+      return std::any_of(stage.aggregates.begin(), stage.aggregates.end(),
+                         [&](const auto& a) { return a.kind == kind; });
+    };
+    if (rows > 0 && need(AggregateKind::kMin)) {
+      uint64_t a = range.lo, b = range.hi;
+      while (a < b) {
+        const uint64_t mid = a + (b - a) / 2;
+        if (rows_in_blocks(range.lo, mid) > 0) {
+          b = mid;
+        } else {
+          a = mid + 1;
+        }
+      }
+      first = a;
+    }
+    if (rows > 0 && need(AggregateKind::kMax)) {
+      uint64_t a = range.lo, b = range.hi;
+      while (a < b) {
+        const uint64_t mid = a + (b - a) / 2 + 1;
+        if (rows_in_blocks(mid, range.hi) > 0) {
+          a = mid;
+        } else {
+          b = mid - 1;
+        }
+      }
+      last = a;
+    }
+    arrow::ArrayVector columns;
+    for (size_t i = 0; i < stage.aggregates.size(); ++i) {
+      const internal::StageAggregate& agg = stage.aggregates[i];
+      const auto& type = stage.output_schema->field(static_cast<int>(i))->type();
+      std::shared_ptr<arrow::Scalar> value;
+      switch (agg.kind) {
+        case AggregateKind::kCountStar:
+        case AggregateKind::kCount:  // the block column has no nulls
+          value = std::make_shared<arrow::Int64Scalar>(static_cast<int64_t>(rows));
+          break;
+        case AggregateKind::kMin:
+        case AggregateKind::kMax: {
+          const auto& v = agg.kind == AggregateKind::kMin ? first : last;
+          value = v ? std::static_pointer_cast<arrow::Scalar>(
+                          std::make_shared<arrow::UInt64Scalar>(*v))
+                    : arrow::MakeNullScalar(type);
+          break;
+        }
+        case AggregateKind::kConstant:
+          value = agg.constant;
+          break;
+      }
+      AMP_ASSIGN_OR_RETURN(auto array, arrow::MakeArrayFromScalar(*value, 1));
+      columns.push_back(std::move(array));
+    }
+    auto row = arrow::RecordBatch::Make(stage.output_schema, 1, std::move(columns));
+    if (stage.offset > 0 || (stage.limit && *stage.limit == 0)) row = row->Slice(0, 0);
+    std::shared_ptr<arrow::RecordBatch> answer = row;
+    if (!outer_stages_->empty()) {
+      // The SELECTs around the aggregate run on its row as usual.
+      auto outer = internal::MakeChainExecutor(outer_stages_);
+      std::shared_ptr<arrow::RecordBatch> first_out;
+      if (outer->done()) {
+        AMP_ASSIGN_OR_RETURN(first_out, arrow::RecordBatch::MakeEmpty(output_schema_));
+      } else {
+        AMP_ASSIGN_OR_RETURN(first_out, outer->Consume(row));
+      }
+      AMP_ASSIGN_OR_RETURN(auto rest, outer->Finish());
+      AMP_ASSIGN_OR_RETURN(answer, arrow::ConcatenateRecordBatches({first_out, rest}));
+    }
+    return std::unique_ptr<Executor>(new RowlessExecutor(std::move(answer), output_schema_));
+  }
+
  private:
+  // The answer of MakeRowlessExecutor(): nothing to consume, one result at Finish().
+  class RowlessExecutor final : public Executor {
+   public:
+    RowlessExecutor(std::shared_ptr<arrow::RecordBatch> answer,
+                    std::shared_ptr<arrow::Schema> schema)
+        : answer_(std::move(answer)), schema_(std::move(schema)) {}
+    Result<std::shared_ptr<arrow::RecordBatch>> Consume(
+        const std::shared_ptr<arrow::RecordBatch>&) override {
+      if (answer_ == nullptr) return Status::Invalid("SQL executor: Consume() after Finish()");
+      return arrow::RecordBatch::MakeEmpty(schema_);
+    }
+    Result<std::shared_ptr<arrow::RecordBatch>> Finish() override {
+      if (answer_ == nullptr) return Status::Invalid("SQL executor: Finish() called twice");
+      return std::move(answer_);
+    }
+    bool done() const override { return true; }
+
+   private:
+    std::shared_ptr<arrow::RecordBatch> answer_;
+    std::shared_ptr<arrow::Schema> schema_;
+  };
+
+  // An aggregate over the source table whose values follow from per-block row counts:
+  // COUNT(*), constants, and COUNT/MIN/MAX of a (non-null UInt64) block column.
+  static bool IsRowlessAggregate(const Stage& stage) {
+    if (!stage.aggregate) return false;
+    for (const internal::StageAggregate& agg : stage.aggregates) {
+      switch (agg.kind) {
+        case AggregateKind::kCountStar:
+        case AggregateKind::kConstant:
+          break;
+        case AggregateKind::kCount:
+        case AggregateKind::kMin:
+        case AggregateKind::kMax: {
+          if (agg.narrow_index < 0) return false;
+          const int column = stage.narrow_indices[static_cast<size_t>(agg.narrow_index)];
+          const auto& field = stage.input_schema->field(column);
+          if ((field->name() != kBlockNum && field->name() != kSpecialBlockNum) ||
+              field->type()->id() != arrow::Type::UINT64 || field->nullable()) {
+            return false;
+          }
+          break;
+        }
+      }
+    }
+    return true;
+  }
+
   std::shared_ptr<const std::vector<Stage>> stages_;
+  std::optional<Range> rowless_range_;  // set when MakeRowlessExecutor() can answer
+  std::shared_ptr<const std::vector<Stage>> outer_stages_;
   std::shared_ptr<arrow::Schema> output_schema_;
   TableRef source_;
   bool streaming_;

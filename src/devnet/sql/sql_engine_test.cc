@@ -395,12 +395,16 @@ TEST(SqlEngineTest, BlockBoundsAreConservative) {
       {"SELECT * FROM (SELECT block_num AS block_num FROM eth_firehose.logs) t WHERE block_num > 5",
        6, kMax},
       {"SELECT * FROM (SELECT hash FROM eth_firehose.logs WHERE block_num = 3) t", 3, 3},
-      // Renaming breaks the propagation: no bounds.
-      {"SELECT * FROM (SELECT block_num AS bn FROM eth_firehose.logs) t WHERE bn > 5", 0, kMax},
+      // A renamed block column still holds the block number: bounds follow the value,
+      // not the name (a column merely named block_num gives none).
+      {"SELECT * FROM (SELECT block_num AS bn FROM eth_firehose.logs) t WHERE bn > 5", 6, kMax},
       {"SELECT * FROM (SELECT _block_num AS block_num FROM eth_firehose.logs) t WHERE block_num > 5",
-       0, kMax},
+       6, kMax},
       {"SELECT * FROM (SELECT log_index AS block_num FROM eth_firehose.logs) t WHERE block_num > 5",
        0, kMax},
+      {"SELECT * FROM (SELECT block_num AS log_index, log_index AS block_num FROM "
+       "eth_firehose.logs) t WHERE block_num > 5 AND log_index < 9",
+       0, 8},
       // A LIMIT or aggregate below an outer filter: the outer filter must not narrow the scan.
       {"SELECT * FROM (SELECT * FROM eth_firehose.logs LIMIT 10) t WHERE block_num > 100", 0, kMax},
       {"SELECT * FROM (SELECT * FROM eth_firehose.logs WHERE block_num > 100 LIMIT 10) t "

@@ -276,6 +276,14 @@ class MemorySession final : public LoaderSession {
     return store_->checkpoint(stream_id);
   }
 
+  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
+    std::vector<StreamCheckpoint> out;
+    for (auto& cp : store_->checkpoints()) {  // ordered by stream_id (a std::map)
+      if (cp.stream_id.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(cp));
+    }
+    return out;
+  }
+
  private:
   Status RequireOpen(const char* call) const {
     if (open_) return Status::OK();

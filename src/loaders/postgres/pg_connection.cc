@@ -102,40 +102,92 @@ Result<PgResult> PgConnection::Query(const std::string& sql,
 Status PgConnection::CopyIn(
     const std::string& copy_sql, std::string_view context,
     const std::function<Status(const std::function<Status(std::string_view)>&)>& produce) {
-  {
-    PgResult res(PQexec(conn_, copy_sql.c_str()));
-    if (!res || PQresultStatus(res.get()) != PGRES_COPY_IN) {
-      return ResultError(res.get(), conn_, context);
-    }
-  }
-  bool send_failed = false;
-  auto put = [&](std::string_view chunk) -> Status {
-    if (PQputCopyData(conn_, chunk.data(), static_cast<int>(chunk.size())) != 1) {
-      // The server's reason (if any) arrives with the final result below.
-      send_failed = true;
-      return Status::IOError("send failed");
-    }
-    return Status::OK();
-  };
+  AMP_RETURN_NOT_OK(StartCopy(copy_sql, std::string(context)));
+  auto put = [&](std::string_view chunk) { return PutCopyData(chunk); };
   Status produced = produce(put);
-  if (!produced.ok() && !send_failed) {
+  if (!produced.ok() && !copy_send_failed_) {
     // Abort the COPY so the server discards the partial data; its error is expected.
-    PQputCopyEnd(conn_, "aborted by the client: encoding failed");
-    while (PgResult r{PQgetResult(conn_)}) {
-    }
+    AbortCopy("aborted by the client: encoding failed");
     return produced;
   }
-  if (!send_failed && PQputCopyEnd(conn_, nullptr) != 1) send_failed = true;
+  return EndCopy();
+}
+
+Status PgConnection::StartCopy(const std::string& copy_sql, std::string context) {
+  if (in_copy_) {
+    return Status::Invalid(kErrorPrefix, "StartCopy while a COPY is open (", copy_context_,
+                           ")");
+  }
+  PgResult res(PQexec(conn_, copy_sql.c_str()));
+  if (!res || PQresultStatus(res.get()) != PGRES_COPY_IN) {
+    return ResultError(res.get(), conn_, context);
+  }
+  in_copy_ = true;
+  copy_send_failed_ = false;
+  copy_context_ = std::move(context);
+  return Status::OK();
+}
+
+Status PgConnection::PutCopyData(std::string_view data) {
+  if (copy_send_failed_) return Status::IOError("send failed");
+  if (data.empty()) return Status::OK();
+  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1) {
+    // The server's reason (if any) arrives with the final result (EndCopy).
+    copy_send_failed_ = true;
+    return Status::IOError("send failed");
+  }
+  return Status::OK();
+}
+
+Status PgConnection::FlushCopy() {
+  if (copy_send_failed_) return Status::IOError("send failed");
+  if (PQflush(conn_) != 0) {
+    copy_send_failed_ = true;
+    return Status::IOError("send failed");
+  }
+  return Status::OK();
+}
+
+Status PgConnection::EndCopy() {
+  if (!in_copy_) return Status::OK();
+  if (!copy_send_failed_ && PQputCopyEnd(conn_, nullptr) != 1) copy_send_failed_ = true;
+  return CopyResult();
+}
+
+void PgConnection::AbortCopy(const char* reason) {
+  if (!in_copy_) return;
+  if (!copy_send_failed_) PQputCopyEnd(conn_, reason);
+  in_copy_ = false;
+  while (PgResult r{PQgetResult(conn_)}) {
+    // Still in COPY IN (the end message could not be queued): libpq would answer the
+    // same forever; the connection is unusable, and the pool drops it.
+    if (PQresultStatus(r.get()) == PGRES_COPY_IN) break;
+  }
+}
+
+Status PgConnection::CopyResult() {
+  in_copy_ = false;
   // Collect the COPY's result (the server's error, if it rejected the data).
   Status result = Status::OK();
   bool have_result = false;
   while (PgResult r{PQgetResult(conn_)}) {
+    if (PQresultStatus(r.get()) == PGRES_COPY_IN) {
+      // The end of the COPY never left (a failed send): libpq would answer COPY IN
+      // forever. Try once more to end it; give up on the connection otherwise.
+      if (PQputCopyEnd(conn_, "aborted by the client: send failed") != 1) {
+        copy_send_failed_ = true;
+        break;
+      }
+      continue;
+    }
     if (have_result) continue;
     have_result = true;
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) result = ResultError(r.get(), conn_, context);
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      result = ResultError(r.get(), conn_, copy_context_);
+    }
   }
-  if (result.ok() && (send_failed || !have_result)) {
-    result = ResultError(nullptr, conn_, context);
+  if (result.ok() && (copy_send_failed_ || !have_result)) {
+    result = ResultError(nullptr, conn_, copy_context_);
   }
   return result;
 }

@@ -78,9 +78,35 @@ class PgConnection {
                 const std::function<Status(const std::function<Status(std::string_view)>&)>&
                     produce);
 
+  /// A COPY FROM STDIN that stays open across calls, so that one statement can take the
+  /// rows of many batches (the server never waits for a statement round trip between
+  /// them):  StartCopy -> PutCopyData... -> FlushCopy -> ... -> EndCopy (or AbortCopy).
+  /// While it is open no other statement can run on this connection.
+  ///
+  /// StartCopy runs `copy_sql` and expects the server to enter COPY IN; `context` names
+  /// the COPY in later errors. PutCopyData queues `data` and sends what the socket takes
+  /// (blocking when the server is behind); it fails only when the connection does, and
+  /// then the COPY must still be ended (EndCopy reports the server's reason). A value the
+  /// server rejects surfaces at EndCopy, whose result is the COPY's. FlushCopy blocks
+  /// until everything queued is on the socket. AbortCopy ends the COPY with an error the
+  /// client chose (`reason`): the server discards all of it and the transaction fails.
+  Status StartCopy(const std::string& copy_sql, std::string context);
+  Status PutCopyData(std::string_view data);
+  Status FlushCopy();
+  Status EndCopy();
+  void AbortCopy(const char* reason);
+  bool in_copy() const { return in_copy_; }
+
  private:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  // Collects the results of the finished COPY: OK, the server's error, or (nothing from
+  // the server after a failed send) the connection's.
+  Status CopyResult();
+
   PGconn* conn_;
+  bool in_copy_ = false;
+  bool copy_send_failed_ = false;
+  std::string copy_context_;
 };
 
 /// \brief At most `max_size` connections, shared by a loader's sessions and its DDL.

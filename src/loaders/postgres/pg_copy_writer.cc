@@ -4,6 +4,7 @@
 #include <arrow/extension_type.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
+#include <arrow/util/bit_util.h>
 #include <arrow/util/float16.h>
 
 #include <algorithm>
@@ -63,6 +64,30 @@ void AppendNumericValue(const uint64_t* magnitude, int num_limbs, bool negative,
     out->PutInt16(0);  // weight
     out->PutInt16(0);  // sign: zero is positive
     out->PutInt16(dscale);
+    return;
+  }
+  if (n == 1 && scale == 0) {
+    // The common case (block numbers, nonces, gas): an integer below 2^64, at most five
+    // base-10000 digits, written with one buffer extension.
+    uint16_t groups[5];  // least significant first
+    int ng = 0;
+    for (uint64_t v = limbs[0]; v != 0; v /= 10000) {
+      groups[ng++] = static_cast<uint16_t>(v % 10000);
+    }
+    int first = 0;
+    while (groups[first] == 0) ++first;  // trailing zero digits carry no information
+    const int ndigits = ng - first;
+    uint8_t* p = out->Extend(8 + 2 * static_cast<size_t>(ndigits));
+    auto put16 = [&p](uint16_t v) {
+      p[0] = static_cast<uint8_t>(v >> 8);
+      p[1] = static_cast<uint8_t>(v);
+      p += 2;
+    };
+    put16(static_cast<uint16_t>(ndigits));
+    put16(static_cast<uint16_t>(ng - 1));  // weight
+    put16(negative ? 0x4000 : 0);
+    put16(0);  // dscale
+    for (int k = ng - 1; k >= first; --k) put16(groups[k]);
     return;
   }
   // Digits are base 10000 aligned on the decimal point: scale the magnitude by 10^pad so
@@ -141,10 +166,18 @@ using EncoderPtr = std::unique_ptr<FieldEncoder>;
 template <typename Derived>
 class EncoderBase : public FieldEncoder {
  public:
-  explicit EncoderBase(const arrow::Array& array) : array_(array) {}
-  bool IsNull(int64_t i) const final { return array_.IsNull(i); }
+  // These arrays (never null-typed, union or run-end encoded) say null only through their
+  // validity bitmap: read it inline (Array::IsNull is an out-of-line call per value), and
+  // not at all when the batch has no nulls in this column.
+  explicit EncoderBase(const arrow::Array& array)
+      : array_(array),
+        validity_(array.null_count() > 0 ? array.null_bitmap_data() : nullptr),
+        offset_(array.offset()) {}
+  bool IsNull(int64_t i) const final {
+    return validity_ != nullptr && !arrow::bit_util::GetBit(validity_, offset_ + i);
+  }
   Status Encode(int64_t i, CopyBuffer* out) final {
-    if (array_.IsNull(i)) {
+    if (IsNull(i)) {
       out->PutInt32(-1);
       return Status::OK();
     }
@@ -153,6 +186,8 @@ class EncoderBase : public FieldEncoder {
 
  protected:
   const arrow::Array& array_;
+  const uint8_t* validity_;
+  int64_t offset_;
 };
 
 class NullEncoder final : public FieldEncoder {
@@ -1092,11 +1127,11 @@ Result<std::vector<int64_t>> ReadBlockColumn(const arrow::Array& array) {
   return out;
 }
 
-}  // namespace
-
-Status WriteCopyData(const arrow::RecordBatch& batch, const std::vector<CopyColumn>& columns,
-                     const BlockTags& tags, size_t chunk_bytes, CopyBuffer* buffer,
-                     const std::function<Status(std::string_view)>& sink) {
+// The rows of `batch` appended to `buffer`, handed to `sink` whenever it holds at least
+// `chunk_bytes`; what is left at the end stays in `buffer`.
+Status EncodeRows(const arrow::RecordBatch& batch, const std::vector<CopyColumn>& columns,
+                  const BlockTags& tags, size_t chunk_bytes, CopyBuffer* buffer,
+                  const std::function<Status(std::string_view)>& sink) {
   std::vector<EncoderPtr> encoders;
   encoders.reserve(columns.size());
   for (const CopyColumn& col : columns) {
@@ -1130,8 +1165,6 @@ Status WriteCopyData(const arrow::RecordBatch& batch, const std::vector<CopyColu
   }
 
   const int16_t num_fields = static_cast<int16_t>(columns.size() + 2);
-  buffer->Clear();
-  AppendCopyHeader(buffer);
   for (int64_t row = 0; row < batch.num_rows(); ++row) {
     buffer->PutInt16(num_fields);
     for (size_t c = 0; c < encoders.size(); ++c) {
@@ -1153,9 +1186,31 @@ Status WriteCopyData(const arrow::RecordBatch& batch, const std::vector<CopyColu
       buffer->Clear();
     }
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status WriteCopyData(const arrow::RecordBatch& batch, const std::vector<CopyColumn>& columns,
+                     const BlockTags& tags, size_t chunk_bytes, CopyBuffer* buffer,
+                     const std::function<Status(std::string_view)>& sink) {
+  buffer->Clear();
+  AppendCopyHeader(buffer);
+  AMP_RETURN_NOT_OK(EncodeRows(batch, columns, tags, chunk_bytes, buffer, sink));
   AppendCopyTrailer(buffer);
   AMP_RETURN_NOT_OK(sink(buffer->view()));
   buffer->Clear();
+  return Status::OK();
+}
+
+Status WriteCopyRows(const arrow::RecordBatch& batch, const std::vector<CopyColumn>& columns,
+                     const BlockTags& tags, size_t chunk_bytes, CopyBuffer* buffer,
+                     const std::function<Status(std::string_view)>& sink) {
+  AMP_RETURN_NOT_OK(EncodeRows(batch, columns, tags, chunk_bytes, buffer, sink));
+  if (buffer->size() > 0) {
+    AMP_RETURN_NOT_OK(sink(buffer->view()));
+    buffer->Clear();
+  }
   return Status::OK();
 }
 

@@ -130,6 +130,14 @@ Status WriteCopyData(const arrow::RecordBatch& batch, const std::vector<CopyColu
                      const BlockTags& tags, size_t chunk_bytes, CopyBuffer* buffer,
                      const std::function<Status(std::string_view)>& sink);
 
+/// The rows of `batch` only (no header, no trailer), for a COPY that spans several
+/// batches: appended to whatever `buffer` already holds (e.g. the header of a COPY just
+/// started), handed to `sink` whenever it holds at least `chunk_bytes` and once more at
+/// the end if anything is left, so `buffer` is empty on success. Errors as WriteCopyData.
+Status WriteCopyRows(const arrow::RecordBatch& batch, const std::vector<CopyColumn>& columns,
+                     const BlockTags& tags, size_t chunk_bytes, CopyBuffer* buffer,
+                     const std::function<Status(std::string_view)>& sink);
+
 /// Appends the numeric binary value (without the length prefix) of
 /// sign * magnitude * 10^-scale; `magnitude` is little-endian 64-bit limbs. Exposed for
 /// tests.

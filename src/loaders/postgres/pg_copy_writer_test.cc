@@ -196,6 +196,30 @@ TEST(CopyWriterTest, UInt64IsExactNumeric) {
   EXPECT_EQ(NumericText(zero), "0");
 }
 
+TEST(CopyWriterTest, SmallIntegersDropTrailingZeroDigits) {
+  // Integers below 2^64 take a shorter path: same bytes as PostgreSQL's own numeric_send
+  // (no trailing zero base-10000 digits, the weight places the rest).
+  auto enc = EncodeColumn(FromJson(arrow::uint64(), "[10000, 100000000, 12340000, 5, 9999]"));
+  const std::vector<std::pair<std::string, int>> expected = {
+      {"10000", 1}, {"100000000", 1}, {"12340000", 1}, {"5", 1}, {"9999", 1}};
+  for (size_t k = 0; k < expected.size(); ++k) {
+    Reader r(enc.fields[k]);
+    EXPECT_EQ(r.I32(), 8 + 2 * expected[k].second) << expected[k].first;
+    EXPECT_EQ(NumericText(r), expected[k].first);
+  }
+  Reader weight(enc.fields[1]);
+  weight.I32();
+  EXPECT_EQ(weight.I16(), 1);  // ndigits
+  EXPECT_EQ(weight.I16(), 2);  // weight: 1 * 10000^2
+  auto d = EncodeColumn(FromJson(arrow::decimal128(38, 0), R"(["-120000", "7", "0"])"));
+  const char* texts[] = {"-120000", "7", "0"};
+  for (int k = 0; k < 3; ++k) {
+    Reader r(d.fields[k]);
+    r.I32();
+    EXPECT_EQ(NumericText(r), texts[k]);
+  }
+}
+
 TEST(CopyWriterTest, Decimal128And256) {
   auto d128 = EncodeColumn(FromJson(arrow::decimal128(38, 2),
                                     R"(["-999999999999999999999999999999999999.99", "0.05"])"));
@@ -369,6 +393,42 @@ TEST(CopyWriterTest, ChunkingDoesNotChangeTheStream) {
   EXPECT_EQ(big_calls, 1);
   EXPECT_GT(small_calls, 100);
   EXPECT_EQ(one.size(), 19u + 10000u * (2 + 12 + 12 + 12) + 2);
+}
+
+TEST(CopyWriterTest, RowsOfSeveralBatchesMakeOneStream) {
+  // What the loader sends when one COPY takes several batches: the header, each batch's
+  // rows (WriteCopyRows, appended to what the buffer holds), the trailer.
+  auto batch = [](const std::string& json) {
+    auto array = FromJson(arrow::int64(), json);
+    return arrow::RecordBatch::Make(arrow::schema({arrow::field("c", arrow::int64())}),
+                                    array->length(), {array});
+  };
+  PgType bigint = *MapArrowType(*arrow::int64());
+  BlockTags tags;
+  tags.start = 3;
+  tags.end = 4;
+  std::string whole;
+  CopyBuffer buffer;
+  auto append = [&](std::string_view c) {
+    whole.append(c);
+    return Status::OK();
+  };
+  ASSERT_TRUE(WriteCopyData(*batch("[1, 2, null]"), {{0, bigint}}, tags, 1 << 20, &buffer,
+                            append)
+                  .ok());
+  const std::string expected = whole;
+  whole.clear();
+
+  AppendCopyHeader(&buffer);
+  ASSERT_TRUE(WriteCopyRows(*batch("[1]"), {{0, bigint}}, tags, 1 << 20, &buffer, append).ok());
+  EXPECT_EQ(buffer.size(), 0u);  // everything handed over, header included
+  EXPECT_EQ(whole.size(), 19u + 2 + 12 + 12 + 12);
+  ASSERT_TRUE(
+      WriteCopyRows(*batch("[2, null]"), {{0, bigint}}, tags, 8, &buffer, append).ok());
+  EXPECT_EQ(buffer.size(), 0u);
+  AppendCopyTrailer(&buffer);
+  whole.append(buffer.view());
+  EXPECT_EQ(whole, expected);
 }
 
 TEST(PgTypesTest, MappingTable) {

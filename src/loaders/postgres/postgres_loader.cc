@@ -465,6 +465,7 @@ class PostgresSession final : public LoaderSession {
     AMP_ASSIGN_OR_RETURN(auto info, Lookup(*shared_, table));
     touched_.insert(table);
     if (blocks.start > blocks.end || blocks.start > kMaxBigint) return Status::OK();
+    AMP_RETURN_NOT_OK(FinishCopy());  // the delete must see the rows appended before it
     const uint64_t end = std::min(blocks.end, kMaxBigint);  // kMaxBlock = "to the end"
     auto res = conn_->Query(info->undo_sql, {std::to_string(blocks.start), std::to_string(end)},
                             "undo blocks [" + std::to_string(blocks.start) + ", " +
@@ -522,28 +523,52 @@ class PostgresSession final : public LoaderSession {
 
     const bool upsert = info->spec.mode == LoadMode::kUpsert;
     const std::string& target = upsert ? info->stage : info->qualified;
-    const std::string context = "COPY into " + info->qualified;
-    if (upsert) {
-      AMP_RETURN_NOT_OK(Track(conn_->Exec(info->create_stage_sql, "stage for " + context)));
-    }
-    const std::string copy_sql = "COPY " + target + " (" + JoinQuoted(names) +
-                                 ") FROM STDIN WITH (FORMAT binary)";
-    Status st = conn_->CopyIn(copy_sql, context, [&](const auto& put) -> Status {
-      Status enc = WriteCopyData(batch, columns, tags, kCopyChunkBytes, &buffer_, put);
-      if (!enc.ok() && enc.detail() == nullptr) {
-        // An encoding failure (the value, not the server): fatal, names column and row.
-        return FatalError(Prefix(context + " (" + microbatch.ToString() + "): " +
-                                 enc.message()),
-                          "encode");
+    std::string copy_sql = "COPY " + target + " (" + JoinQuoted(names) +
+                           ") FROM STDIN WITH (FORMAT binary)";
+    // Consecutive appends to the same table (same columns) share one COPY: the server
+    // keeps inserting while the next batch is read and encoded, and pays the statement's
+    // set-up once per unit rather than once per batch.
+    if (!copy_ || copy_->sql != copy_sql) {
+      AMP_RETURN_NOT_OK(FinishCopy());
+      const std::string context = "COPY into " + info->qualified;
+      if (upsert) {
+        AMP_RETURN_NOT_OK(Track(conn_->Exec(info->create_stage_sql, "stage for " + context)));
       }
-      return enc;
-    });
-    AMP_RETURN_NOT_OK(Track(st));
-    if (upsert) {
-      AMP_RETURN_NOT_OK(Track(conn_->Exec(info->merge_sql, "upsert into " + info->qualified)));
-      AMP_RETURN_NOT_OK(Track(conn_->Exec(info->clear_stage_sql, "clear stage")));
+      AMP_RETURN_NOT_OK(Track(conn_->StartCopy(copy_sql, context)));
+      copy_ = OpenCopy{std::move(copy_sql), info};
+      buffer_.Clear();
+      AppendCopyHeader(&buffer_);
     }
-    return Status::OK();
+
+    bool send_failed = false;
+    Status enc = WriteCopyRows(batch, columns, tags, kCopyChunkBytes, &buffer_,
+                               [&](std::string_view chunk) -> Status {
+                                 Status st = conn_->PutCopyData(chunk);
+                                 send_failed = !st.ok();
+                                 return st;
+                               });
+    if (enc.ok()) {
+      // Everything of this batch on the socket: the server never waits for our next one.
+      enc = conn_->FlushCopy();
+      send_failed = !enc.ok();
+    }
+    if (enc.ok()) return Status::OK();
+    buffer_.Clear();
+    copy_.reset();
+    if (send_failed) {
+      // The connection failed (or the server hung up): its reason, e.g. the error that
+      // made it end the COPY, comes with the COPY's result.
+      Status st = conn_->EndCopy();
+      return Track(st.ok() ? ResultError(nullptr, conn_->get(),
+                                         "COPY into " + info->qualified)
+                           : st);
+    }
+    // An encoding failure (the value, not the server): fatal, names column and row. The
+    // server discards the whole COPY (earlier batches of this unit too); the unit fails.
+    conn_->AbortCopy("aborted by the client: encoding failed");
+    return Track(FatalError(Prefix("COPY into " + info->qualified + " (" +
+                                   microbatch.ToString() + "): " + enc.message()),
+                            "encode"));
   }
 
   Status Commit(const StreamCheckpoint* checkpoint) override {
@@ -560,6 +585,11 @@ class PostgresSession final : public LoaderSession {
   void Abort() override {
     if (!in_unit_) return;
     in_unit_ = false;
+    if (copy_) {
+      copy_.reset();
+      buffer_.Clear();
+      if (conn_ != nullptr) conn_->AbortCopy("aborted by the client");
+    }
     if (conn_ != nullptr && !conn_->broken() && !conn_->idle()) {
       (void)conn_->Exec("ROLLBACK", "ROLLBACK");
     }
@@ -568,6 +598,7 @@ class PostgresSession final : public LoaderSession {
   Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override {
     if (in_unit_) {
       AMP_RETURN_NOT_OK(CheckUnit());
+      AMP_RETURN_NOT_OK(FinishCopy());
       auto r = ReadCheckpoint(stream_id);
       if (!r.ok()) (void)Track(r.status());
       return r;
@@ -575,6 +606,21 @@ class PostgresSession final : public LoaderSession {
     for (int attempt = 0;; ++attempt) {
       AMP_RETURN_NOT_OK(EnsureConnection());
       auto r = ReadCheckpoint(stream_id);
+      if (r.ok() || !conn_->broken() || attempt > 0) return r;
+    }
+  }
+
+  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
+    if (in_unit_) {
+      AMP_RETURN_NOT_OK(CheckUnit());
+      AMP_RETURN_NOT_OK(FinishCopy());
+      auto r = ReadCheckpoints(prefix);
+      if (!r.ok()) (void)Track(r.status());
+      return r;
+    }
+    for (int attempt = 0;; ++attempt) {
+      AMP_RETURN_NOT_OK(EnsureConnection());
+      auto r = ReadCheckpoints(prefix);
       if (r.ok() || !conn_->broken() || attempt > 0) return r;
     }
   }
@@ -601,7 +647,27 @@ class PostgresSession final : public LoaderSession {
     return st;
   }
 
+  // Ends the COPY the last appends streamed into, so that another statement can run: its
+  // rows are then in the table (merged from the stage for upserts), or the unit failed
+  // with the server's reason (a value it rejected arrives here, not at the Append).
+  Status FinishCopy() {
+    if (!copy_) return Status::OK();
+    std::shared_ptr<const TableInfo> info = std::move(copy_->info);
+    copy_.reset();
+    buffer_.Clear();
+    AppendCopyTrailer(&buffer_);
+    (void)conn_->PutCopyData(buffer_.view());  // a failed send: EndCopy says why
+    buffer_.Clear();
+    AMP_RETURN_NOT_OK(Track(conn_->EndCopy()));
+    if (info->spec.mode == LoadMode::kUpsert) {
+      AMP_RETURN_NOT_OK(Track(conn_->Exec(info->merge_sql, "upsert into " + info->qualified)));
+      AMP_RETURN_NOT_OK(Track(conn_->Exec(info->clear_stage_sql, "clear stage")));
+    }
+    return Status::OK();
+  }
+
   Status CommitImpl(const StreamCheckpoint* checkpoint) {
+    AMP_RETURN_NOT_OK(FinishCopy());
     if (checkpoint != nullptr) {
       if (checkpoint->stream_id.empty()) {
         return FatalError(Prefix("checkpoint without a stream_id"), "usage");
@@ -655,12 +721,41 @@ class PostgresSession final : public LoaderSession {
     return std::optional<StreamCheckpoint>(std::move(*parsed));
   }
 
+  Result<std::vector<StreamCheckpoint>> ReadCheckpoints(const std::string& prefix) {
+    std::vector<StreamCheckpoint> out;
+    AMP_ASSIGN_OR_RETURN(bool exists, RelationExists(*conn_, shared_->state_table));
+    if (!exists) return out;
+    // A prefix comparison rather than LIKE: stream ids may contain '%' or '_'.
+    AMP_ASSIGN_OR_RETURN(
+        auto res, conn_->Query("SELECT stream_id, checkpoint::text FROM " + shared_->state_table +
+                                   " WHERE left(stream_id, length($1)) = $1 ORDER BY stream_id",
+                               {prefix}, "load checkpoints of streams " + prefix + "*"));
+    for (int row = 0; row < PQntuples(res.get()); ++row) {
+      auto parsed = StreamCheckpoint::FromJson(PQgetvalue(res.get(), row, 1));
+      if (!parsed.ok()) {
+        return FatalError(Prefix(std::string("stored checkpoint of stream ") +
+                                 PQgetvalue(res.get(), row, 0) +
+                                 " is unreadable: " + parsed.status().message()),
+                          "state");
+      }
+      out.push_back(std::move(*parsed));
+    }
+    return out;
+  }
+
   std::shared_ptr<Shared> shared_;
   std::unique_ptr<PgConnection> conn_;  // null after a failed reconnect
   bool in_unit_ = false;
   Status unit_error_;
   std::set<std::string> touched_;
-  CopyBuffer buffer_;
+  CopyBuffer buffer_;  // COPY data not yet handed to libpq; reused across batches
+  // The COPY left open by the last Append (nullopt: none), ended by FinishCopy() before
+  // any other statement.
+  struct OpenCopy {
+    std::string sql;
+    std::shared_ptr<const TableInfo> info;
+  };
+  std::optional<OpenCopy> copy_;
 };
 
 // ---------------------------------------------------------------------------------------

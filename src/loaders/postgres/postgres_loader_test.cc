@@ -402,14 +402,17 @@ TEST_F(PostgresLoaderTest, FailedUnitLeavesNothingAndCheckpointUnchanged) {
   auto bad = MakeBatch({{"_block_num", Json(arrow::uint64(), "[5]")},
                         {"id", Json(arrow::int64(), "[50]")},
                         {"name", Json(arrow::utf8(), R"(["nul\u0000byte"])")}});
+  // Both appends stream into one COPY, so the server's verdict on the bad row arrives
+  // when that COPY ends: at the latest when the unit commits, which then fails.
+  const StreamCheckpoint cp2 = Checkpoint("stream", 5, 2);
   Status st = s->Append("rows", *bad, Range(5, 5));
+  if (st.ok()) st = s->Commit(&cp2);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(ClassOf(st), ErrorClass::kFatal) << st.ToString();
   EXPECT_EQ(ErrorInfo::FromStatus(st)->code(), "22021") << st.ToString();
   EXPECT_NE(st.message().find("COPY into \"" + schema_ + "\".\"rows\""), std::string::npos)
       << st.message();
-  // The unit stays failed (same error) until aborted.
-  const StreamCheckpoint cp2 = Checkpoint("stream", 5, 2);
+  // Nothing commits after that.
   Status commit = s->Commit(&cp2);
   ASSERT_FALSE(commit.ok());
   s->Abort();
@@ -438,6 +441,61 @@ TEST_F(PostgresLoaderTest, FailedUnitLeavesNothingAndCheckpointUnchanged) {
   const StreamCheckpoint cp3 = Checkpoint("stream", 4, 3);
   ASSERT_OK(Unit(*s, "rows", BlockRows({4}), Range(4, 4), &cp3));
   EXPECT_EQ(Blocks("rows"), (std::vector<std::string>{"1", "2", "3", "4"}));
+}
+
+TEST_F(PostgresLoaderTest, ConsecutiveAppendsShareOneCopyThatEndsBeforeOtherStatements) {
+  const std::string app = "amp-copy-" + schema_;
+  auto loader = MakeLoader({{"application_name", app}});
+  ASSERT_OK(loader->EnsureTable(BlockSpec("a")));
+  ASSERT_OK(loader->EnsureTable(BlockSpec("b")));
+  auto s = ValueOrDie(loader->OpenSession());
+  auto backend = [&] {
+    return Query("SELECT state, left(query, 4), query_start::text FROM pg_stat_activity "
+                 "WHERE application_name = '" + app + "'");
+  };
+
+  ASSERT_OK(s->Begin());
+  ASSERT_OK(s->Append("a", *BlockRows({1, 2}), Range(1, 2)));
+  const auto first = backend();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0][0], "active");  // still inside the COPY
+  EXPECT_EQ(first[0][1], "COPY");
+  ASSERT_OK(s->Append("a", *BlockRows({3}), Range(3, 3)));
+  EXPECT_EQ(backend(), first);  // the same statement took the second batch
+  EXPECT_EQ(Scalar("SELECT count(*) FROM " + Q("a")), "0");  // nothing visible yet
+
+  // Another table, an undo (which must see the rows streamed just before it) and a
+  // checkpoint read each end the COPY; appends after them start a new one.
+  ASSERT_OK(s->Append("b", *BlockRows({1}), Range(1, 1)));
+  ASSERT_OK(s->Append("a", *BlockRows({4, 5}), Range(4, 5)));
+  ASSERT_OK(s->Undo("a", {5, kMaxBlock}));
+  ASSERT_OK(s->Append("a", *BlockRows({6}), Range(6, 6)));
+  EXPECT_FALSE(ValueOrDie(s->LoadCheckpoint("stream")).has_value());
+  ASSERT_OK(s->Append("a", *BlockRows({7}), Range(7, 7)));
+  const StreamCheckpoint cp = Checkpoint("stream", 7, 1);
+  ASSERT_OK(s->Commit(&cp));
+  EXPECT_EQ(Blocks("a"), (std::vector<std::string>{"1", "2", "3", "4", "6", "7"}));
+  EXPECT_EQ(Blocks("b"), (std::vector<std::string>{"1"}));
+  EXPECT_EQ(*ValueOrDie(s->LoadCheckpoint("stream")), cp);
+  EXPECT_EQ(backend()[0][0], "idle");
+
+  // An encoding failure in a later batch voids the batches already streamed into the
+  // same COPY: nothing of the unit remains, and the session works afterwards.
+  ASSERT_OK(s->Begin());
+  ASSERT_OK(s->Append("a", *BlockRows({8, 9}), Range(8, 9)));
+  auto huge = MakeBatch({{"_block_num", Json(arrow::uint64(), "[9223372036854775808]")},
+                         {"id", Json(arrow::int64(), "[1]")},
+                         {"name", Json(arrow::utf8(), R"(["x"])")}});
+  Status st = s->Append("a", *huge, Range(10, 10));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(ClassOf(st), ErrorClass::kFatal) << st.ToString();
+  EXPECT_FALSE(s->Commit(&cp).ok());
+  s->Abort();
+  EXPECT_EQ(Blocks("a"), (std::vector<std::string>{"1", "2", "3", "4", "6", "7"}));
+  EXPECT_EQ(*ValueOrDie(s->LoadCheckpoint("stream")), cp);
+  const StreamCheckpoint cp2 = Checkpoint("stream", 8, 2);
+  ASSERT_OK(Unit(*s, "a", BlockRows({8}), Range(8, 8), &cp2));
+  EXPECT_EQ(Blocks("a"), (std::vector<std::string>{"1", "2", "3", "4", "6", "7", "8"}));
 }
 
 TEST_F(PostgresLoaderTest, KilledConnectionFailsTheUnitAndTheReplayAppliesOnce) {

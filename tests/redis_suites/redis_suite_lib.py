@@ -7,7 +7,8 @@ Loader, run_load, compare_rows, log/check) and adds what is Redis-specific:
     redis-py client for independent reads;
   * expected_tuples(): the devnet's canonical Arrow rows turned into the text the loader
     documents (docs/loaders/redis.md, "Encoding"), computed here in Python, independently
-    of the C++ codec: integers as decimal digits, binaries as 0x-hex, Decimal128(38,0) as
+    of the C++ codec: integers as decimal digits, binaries as 0x-hex (stored_rows() shows
+    the raw bytes of format-2 hash fields in that form), Decimal128(38,0) as
     its integer, timestamps as ISO 8601 UTC with 9 fraction digits, booleans true/false;
   * stored_tuples(): the rows of a table read back with redis-py through the documented
     layout: the block index amp:idx:<table> (sorted set of row keys), then HGETALL of each
@@ -144,6 +145,17 @@ def stored_rows(server: RedisServer, table: str, names: Sequence[str], prefix: s
     """Every row of `table` (as {column: text or None, '_amp_block_start': ..}) read through
     the index with redis-py."""
     members = index_members(server, table, prefix)
+    # Hash fields of binary columns hold the raw bytes in tables of description format 2
+    # (0x-hex in format 1); shown here as 0x-hex, the form expected_tuples() computes.
+    meta = server.r.hgetall(f"{prefix}amp:table:{table}".encode())
+    fmt = meta.get(b"format", b"1").decode()
+    check(fmt in ("1", "2"), f"table {table}: unknown description format {fmt!r}")
+    raw_binary = set()
+    if fmt == "2":
+        for c in json.loads(meta.get(b"columns", b"[]")):
+            t = c["type"]
+            if t in ("binary", "large_binary", "binary_view") or t.startswith("fixed_size_binary["):
+                raw_binary.add(c["name"])
     rows = []
     for i in range(0, len(members), 1000):
         chunk = members[i:i + 1000]
@@ -156,7 +168,10 @@ def stored_rows(server: RedisServer, table: str, names: Sequence[str], prefix: s
         for m, value in zip(chunk, pipe.execute()):
             if structure == "hash":
                 check(value, f"index member {m!r} has no hash (dangling index entry)")
-                d = {k.decode(): v.decode() for k, v in value.items()}
+                d = {}
+                for k, v in value.items():
+                    name = k.decode()
+                    d[name] = "0x" + v.hex() if name in raw_binary else v.decode()
             else:
                 check(value is not None, f"index member {m!r} has no value (dangling index entry)")
                 doc = json.loads(value)

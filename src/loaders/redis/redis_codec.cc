@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <set>
 
@@ -13,16 +14,33 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
+// Two hex digits per byte value, so a byte costs one 2-byte copy (binaries dominate the
+// encoded size of blockchain rows).
+struct HexPairs {
+  char pairs[256][2];
+  constexpr HexPairs() : pairs() {
+    for (int c = 0; c < 256; ++c) {
+      pairs[c][0] = kHex[c >> 4];
+      pairs[c][1] = kHex[c & 15];
+    }
+  }
+};
+constexpr HexPairs kHexPairs;
+
 void AppendHex(std::string_view bytes, std::string* out) {
-  out->append("0x");
   const size_t base = out->size();
-  out->resize(base + bytes.size() * 2);
+  out->resize(base + 2 + bytes.size() * 2);
   char* p = out->data() + base;
+  *p++ = '0';
+  *p++ = 'x';
   for (unsigned char c : bytes) {
-    *p++ = kHex[c >> 4];
-    *p++ = kHex[c & 15];
+    std::memcpy(p, kHexPairs.pairs[c], 2);
+    p += 2;
   }
 }
+
+// Whether byte `c` needs escaping inside a JSON string literal.
+constexpr bool NeedsJsonEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c == 0x7f; }
 
 template <typename T>
 void AppendInt(T value, std::string* out) {
@@ -293,8 +311,21 @@ void AppendText(const arrow::Array& array, int64_t i, std::string* out) {
   }
 }
 
+void AppendField(const arrow::Array& array, int64_t i, BinaryForm binary, std::string* out) {
+  if (binary == BinaryForm::kRaw && IsBinaryType(array.type_id())) {
+    out->append(BinaryValue(array, i));
+    return;
+  }
+  AppendText(array, i, out);
+}
+
 void AppendJsonString(std::string_view text, std::string* out) {
   out->push_back('"');
+  // Runs of bytes that need no escape (nearly all text) are copied in one append.
+  size_t run = 0;
+  while (run < text.size() && !NeedsJsonEscape(static_cast<unsigned char>(text[run]))) ++run;
+  out->append(text.data(), run);
+  text.remove_prefix(run);
   for (unsigned char c : text) {
     switch (c) {
       case '"': out->append("\\\""); break;
@@ -382,6 +413,11 @@ void AppendJson(const arrow::Array& array, int64_t i, std::string* out) {
     default:
       if (IsJsonNumber(id)) {
         AppendText(array, i, out);
+      } else if (IsBinaryType(id)) {
+        // "0x..." needs no escaping: written in place, without a temporary.
+        out->push_back('"');
+        AppendHex(BinaryValue(array, i), out);
+        out->push_back('"');
       } else {
         std::string text;
         AppendText(array, i, &text);
@@ -419,6 +455,25 @@ void AppendKeyComponent(const arrow::Array& array, int64_t i, std::string* out) 
 
 // ---------------------------------------------------------------------------------------
 // Decoding.
+
+Status AppendFromField(arrow::ArrayBuilder* builder, const arrow::DataType& type,
+                       std::string_view text, BinaryForm binary) {
+  if (binary != BinaryForm::kRaw) return AppendFromText(builder, type, text);
+  switch (type.id()) {
+    case arrow::Type::BINARY: return static_cast<arrow::BinaryBuilder*>(builder)->Append(text);
+    case arrow::Type::LARGE_BINARY: return static_cast<arrow::LargeBinaryBuilder*>(builder)->Append(text);
+    case arrow::Type::BINARY_VIEW: return static_cast<arrow::BinaryViewBuilder*>(builder)->Append(text);
+    case arrow::Type::FIXED_SIZE_BINARY: {
+      const int width = static_cast<const arrow::FixedSizeBinaryType&>(type).byte_width();
+      if (static_cast<int>(text.size()) != width) {
+        return Status::Invalid("expected ", width, " bytes, got ", text.size());
+      }
+      return static_cast<arrow::FixedSizeBinaryBuilder*>(builder)->Append(text);
+    }
+    default:
+      return AppendFromText(builder, type, text);
+  }
+}
 
 Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
                       std::string_view text) {

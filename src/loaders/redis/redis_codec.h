@@ -3,7 +3,8 @@
 // set, sorted_set and list members; List and Struct columns everywhere), or a component of
 // a key, and how ReadRows turns that text back into the same Arrow value. Every mapping is
 // lossless: integers (UInt64 included) as exact decimal digits, decimals as exact decimal
-// text, binaries as 0x-prefixed lowercase hex, timestamps as ISO 8601 UTC with all the
+// text, binaries as 0x-prefixed lowercase hex (raw bytes in hash/stream fields of format-2
+// tables, see BinaryForm), timestamps as ISO 8601 UTC with all the
 // digits of their unit, floats as the shortest text that round-trips.
 //
 //   AMP_ASSIGN_OR_RETURN(auto pattern, KeyPattern::Parse("{table}:{tx_hash}", *schema));
@@ -42,6 +43,20 @@ Status CheckSupportedType(const arrow::DataType& type);
 
 /// Appends the text form of the non-null value `array[i]` (hash and stream fields).
 void AppendText(const arrow::Array& array, int64_t i, std::string* out);
+
+/// How binary columns are stored in hash and stream fields (the table description's
+/// `format`): kHex is format 1 ("0x" + lowercase hex, as in JSON), kRaw is format 2 (the
+/// bytes themselves: half the size, and values up to 64 bytes keep a hash in Redis's
+/// compact listpack encoding). Keys and JSON always use hex.
+enum class BinaryForm { kHex, kRaw };
+
+/// Appends the hash/stream field form of the non-null value `array[i]`: AppendText, except
+/// binaries with kRaw (their bytes, unchanged).
+void AppendField(const arrow::Array& array, int64_t i, BinaryForm binary, std::string* out);
+
+/// The inverse of AppendField.
+Status AppendFromField(arrow::ArrayBuilder* builder, const arrow::DataType& type,
+                       std::string_view text, BinaryForm binary);
 
 /// Appends the JSON form of `array[i]` ("null" for a null).
 void AppendJson(const arrow::Array& array, int64_t i, std::string* out);

@@ -163,5 +163,37 @@ TEST(RedisCodecTest, UnsupportedTypesAreNamed) {
   EXPECT_TRUE(CheckSupportedType(*arrow::list(arrow::struct_({arrow::field("a", arrow::decimal256(76, 0))}))).ok());
 }
 
+TEST(RedisCodecTest, FieldFormsOfBinaries) {
+  for (const auto& type : {arrow::binary(), arrow::large_binary(), arrow::binary_view(),
+                           arrow::fixed_size_binary(2)}) {
+    SCOPED_TRACE(type->ToString());
+    auto array = FromJson(type, R"(["ab", "\u0000\r", null])");
+    for (BinaryForm form : {BinaryForm::kHex, BinaryForm::kRaw}) {
+      auto builder = *arrow::MakeBuilder(type);
+      for (int64_t i = 0; i < array->length(); ++i) {
+        if (array->IsNull(i)) {
+          ASSERT_TRUE(builder->AppendNull().ok());
+          continue;
+        }
+        std::string text;
+        AppendField(*array, i, form, &text);
+        if (i == 0) EXPECT_EQ(text, form == BinaryForm::kRaw ? "ab" : "0x6162");
+        ASSERT_TRUE(AppendFromField(builder.get(), *type, text, form).ok()) << text;
+      }
+      EXPECT_TRUE((*builder->Finish())->Equals(*array));
+    }
+  }
+  // Other types ignore the form; JSON keeps hex.
+  std::string text;
+  AppendField(*FromJson(arrow::utf8(), R"(["0x61"])"), 0, BinaryForm::kRaw, &text);
+  EXPECT_EQ(text, "0x61");
+  text.clear();
+  AppendJson(*FromJson(arrow::binary(), R"(["a\""])"), 0, &text);
+  EXPECT_EQ(text, R"("0x6122")");
+  text.clear();
+  AppendJsonString("plain then \"quoted\"\n", &text);
+  EXPECT_EQ(text, R"("plain then \"quoted\"\n")");
+}
+
 }  // namespace
 }  // namespace amp::redis

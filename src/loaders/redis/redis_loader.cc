@@ -220,6 +220,20 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// The `format` of a table description: how its hash/stream fields encode binaries. Tables
+// created before format 2 (no field, or "1") keep hex, so a table never mixes the two.
+constexpr const char* kCurrentFormat = "2";
+
+Result<BinaryForm> BinaryFormOf(const std::map<std::string, std::string>& meta,
+                                const std::string& table) {
+  auto it = meta.find("format");
+  if (it == meta.end() || it->second == "1") return BinaryForm::kHex;
+  if (it->second == "2") return BinaryForm::kRaw;
+  return FatalError("[redis] table '" + table + "' has description format " + it->second +
+                        ", which this ampsync does not know (it reads formats 1 and 2)",
+                    "schema");
+}
+
 // --- What EnsureTable learned about a table (shared read-only with sessions). ---
 
 struct TableInfo {
@@ -227,6 +241,8 @@ struct TableInfo {
   Structure structure = Structure::kHash;
   KeyPattern pattern;
   int score_column = -1;  // sorted_set: column giving the score; -1: the first block
+  // Binaries in hash/stream fields: the table's stored `format` (1: hex, 2: raw bytes).
+  BinaryForm binary = BinaryForm::kRaw;
   // Keys.
   std::string meta, idx, idxs, seq, streams_of_table;
 };
@@ -568,7 +584,7 @@ class RedisSession final : public LoaderSession {
     const bool may_exist = info->spec.mode == LoadMode::kUpsert || !shared_->settings.key_pattern.empty();
     const int64_t ttl = shared_->settings.ttl;
     const std::string ttl_text = std::to_string(ttl);
-    std::string key, value, member, start_text, end_text;
+    std::string key, value, member, start_text, end_text, text;
     std::vector<int> null_columns;
     std::string xadd_sha;
     if (structure == Structure::kStream) {
@@ -624,8 +640,8 @@ class RedisSession final : public LoaderSession {
             continue;
           }
           AppendBulk(&value, schema.field(static_cast<int>(c))->name());
-          std::string text;
-          AppendText(*col, row, &text);
+          text.clear();
+          AppendField(*col, row, info->binary, &text);
           AppendBulk(&value, text);
           ++fields;
         }
@@ -882,8 +898,10 @@ class RedisSession final : public LoaderSession {
     body_.clear();
     cuts_.clear();
     const size_t depth = static_cast<size_t>(shared_->settings.pipeline);
+    if (in_flight_ <= depth) return Status::OK();
+    const std::string context = "queue the unit for " + JoinTables();
     while (in_flight_ > depth) {
-      AMP_ASSIGN_OR_RETURN(auto reply, conn_->ReadReply("queue the unit for " + JoinTables()));
+      AMP_ASSIGN_OR_RETURN(auto reply, conn_->ReadReply(context));
       --in_flight_;
       if (IsError(*reply) && queue_error_.empty()) queue_error_ = std::string(ReplyText(*reply));
     }
@@ -1101,8 +1119,9 @@ class RedisSession final : public LoaderSession {
 
     Status result;
     bool exec_seen = false;
+    const std::string commit_context = "commit to " + JoinTables();
     auto read_one = [&]() -> Status {
-      AMP_ASSIGN_OR_RETURN(auto reply, conn_->ReadReply("commit to " + JoinTables()));
+      AMP_ASSIGN_OR_RETURN(auto reply, conn_->ReadReply(commit_context));
       --in_flight_;
       const bool is_exec = exec_seen = in_flight_ == 0 && pieces_done_;
       if (is_exec) t_last_reply_ = std::chrono::steady_clock::now();
@@ -1195,13 +1214,15 @@ class RedisLoader final : public Loader {
     AMP_ASSIGN_OR_RETURN(auto meta, HashToMap(*reply));
     if (!meta.empty()) {
       AMP_RETURN_NOT_OK(CheckExisting(*shared_, spec, meta, info->structure));
+      AMP_ASSIGN_OR_RETURN(info->binary, BinaryFormOf(meta, spec.name));
     } else {
+      info->binary = BinaryForm::kRaw;
       std::string buf;
       AppendCommand(&buf, {"MULTI"});
       AppendCommand(&buf, {"HSET", info->meta, "columns", ColumnsJson(*spec.schema),
                            "data_structure", StructureName(info->structure), "key_pattern",
                            info->pattern.text(), "block_column", spec.block_column,
-                           "format", "1"});
+                           "format", kCurrentFormat});
       AppendCommand(&buf, {"SADD", shared_->TablesKey(), spec.name});
       AppendCommand(&buf, {"EXEC"});
       AMP_RETURN_NOT_OK(conn->AppendRaw(buf));
@@ -1260,6 +1281,7 @@ class RedisLoader final : public Loader {
                            ErrorClass::kFatal, kErrorSource, "no_table");
     }
     AMP_ASSIGN_OR_RETURN(Structure structure, StructureFromName(meta["data_structure"]));
+    AMP_ASSIGN_OR_RETURN(const BinaryForm binary, BinaryFormOf(meta, spec.name));
     // The requested columns must be stored with the same types.
     TableSpec stored = spec;
     arrow::FieldVector fields;
@@ -1325,7 +1347,7 @@ class RedisLoader final : public Loader {
         if (text != nullptr) {
           auto it = text->find(f->name());
           st = it == text->end() ? builders[c]->AppendNull()
-                                 : AppendFromText(builders[c].get(), *f->type(), it->second);
+                                 : AppendFromField(builders[c].get(), *f->type(), it->second, binary);
         } else {
           auto it = json->find(f->name());
           static const nlohmann::json kNull;

@@ -190,6 +190,54 @@ TEST(RedisLoader, HashLayoutIsDocumented) {
   EXPECT_EQ(raw.Str({"ZSCORE", prefix + "amp:idx:t", prefix + "t:71"}), "7");
 }
 
+// Binaries: raw bytes in the hash fields of tables created now (description format 2),
+// hex in keys; a table created with format 1 keeps hex fields; both read back exactly.
+TEST(RedisLoader, BinaryFieldsFollowTheTableFormat) {
+  ASSERT_FALSE(kServer->uri().empty());
+  auto schema = arrow::schema({arrow::field("_block_num", arrow::uint64(), false),
+                               arrow::field("h", arrow::fixed_size_binary(3), false),
+                               arrow::field("data", arrow::binary(), true)});
+  arrow::UInt64Builder b;
+  arrow::FixedSizeBinaryBuilder h(arrow::fixed_size_binary(3));
+  arrow::BinaryBuilder d;
+  ASSERT_TRUE(b.Append(5).ok());
+  ASSERT_TRUE(h.Append(std::string("\x00:\xff", 3)).ok());
+  ASSERT_TRUE(d.Append(std::string("a\r\n\x00\"b", 6)).ok());
+  auto batch = arrow::RecordBatch::Make(schema, 1, {*b.Finish(), *h.Finish(), *d.Finish()});
+  TableSpec spec;
+  spec.schema = schema;
+  spec.block_column = "_block_num";
+  Raw raw;
+  for (const std::string format : {"2", "1"}) {
+    SCOPED_TRACE("format " + format);
+    const std::string prefix = UniquePrefix();
+    spec.name = "bin";
+    if (format == "1") {
+      // A description written by an earlier ampsync (format 1: hex fields).
+      auto first = *Make({{"prefix", prefix}});
+      ASSERT_TRUE(first->EnsureTable(spec).ok());
+      raw.Cmd({"HSET", prefix + "amp:table:bin", "format", "1"});
+    }
+    auto loader = *Make({{"prefix", prefix}, {"key_pattern", "{table}:{h}"}});
+    ASSERT_TRUE(loader->EnsureTable(spec).ok());
+    EXPECT_EQ(raw.Str({"HGET", prefix + "amp:table:bin", "format"}), format);
+    ASSERT_TRUE(Unit(*loader, "bin", {batch}).ok());
+    const std::string key = prefix + "bin:0x003aff";  // keys always hex
+    if (format == "2") {
+      EXPECT_EQ(raw.Str({"HGET", key, "h"}), std::string("\x00:\xff", 3));
+      EXPECT_EQ(raw.Str({"HGET", key, "data"}), std::string("a\r\n\x00\"b", 6));
+    } else {
+      EXPECT_EQ(raw.Str({"HGET", key, "h"}), "0x003aff");
+      EXPECT_EQ(raw.Str({"HGET", key, "data"}), "0x610d0a002262");
+    }
+    auto table = loader->ReadRows(spec, {});
+    ASSERT_TRUE(table.ok()) << table.status().ToString();
+    ASSERT_EQ((*table)->num_rows(), 1);
+    EXPECT_TRUE((*table)->GetColumnByName("h")->Equals(arrow::ChunkedArray(batch->column(1))));
+    EXPECT_TRUE((*table)->GetColumnByName("data")->Equals(arrow::ChunkedArray(batch->column(2))));
+  }
+}
+
 TEST(RedisLoader, UpsertReplacesByKey) {
   ASSERT_FALSE(kServer->uri().empty());
   auto loader = *Make({{"prefix", UniquePrefix()}});

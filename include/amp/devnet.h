@@ -22,8 +22,11 @@
 //     any other action type):
 //       "ampsync.devnet.set_faults"  body: JSON DevnetFaults, durations in ms:
 //           {"drop_stream_after_messages":N,"fail_next_calls":N,"message_delay_ms":N,
-//            "query_latency_ms":N,"bandwidth_bytes_per_second":N}; absent fields are 0,
-//           so `{}` clears all faults. Returns the faults now in force, same JSON form.
+//            "query_latency_ms":N,"bandwidth_bytes_per_second":N,
+//            "fail_queries_touching":{"first":A,"last":B,"code":"INTERNAL"|"UNAVAILABLE"}};
+//           absent fields are 0 (fail_queries_touching: unset; also accepts a block number
+//           N, meaning [N, N] with INTERNAL, or null), so `{}` clears all faults. Returns
+//           the faults now in force, same JSON form (fail_queries_touching only when set).
 //       "ampsync.devnet.reorg"       body: {"depth":N}. Returns the status JSON below.
 //       "ampsync.devnet.produce"     body: {"count":N} (default 1): produce N blocks now
 //           (respects halt_at). Returns the status JSON below.
@@ -60,6 +63,21 @@ namespace devnet {
 class Chain;  // devnet/chain.h, internal: for in-tree tests and oracles.
 }  // namespace devnet
 
+/// gRPC status of an injected query failure (DevnetFaults::fail_queries_touching).
+enum class DevnetFaultCode {
+  kInternal,     ///< INTERNAL: not retryable by our client's error classes.
+  kUnavailable,  ///< UNAVAILABLE: retryable.
+};
+
+/// \brief Batch queries reading any block of [first, last] fail (a failing partition).
+struct DevnetBlockFault {
+  BlockNumber first = 0;
+  BlockNumber last = 0;  ///< Inclusive.
+  DevnetFaultCode code = DevnetFaultCode::kInternal;
+
+  friend bool operator==(const DevnetBlockFault&, const DevnetBlockFault&) = default;
+};
+
 /// \brief Faults injected into the Flight service. All zero = a well-behaved server.
 struct DevnetFaults {
   /// DoGet streams fail with UNAVAILABLE once this many FlightData messages (schema
@@ -75,6 +93,15 @@ struct DevnetFaults {
   /// Per-stream cap on message body bytes per second (0 = unlimited): a message of B bytes
   /// is released B / rate seconds after the previous one.
   uint64_t bandwidth_bytes_per_second = 0;
+  /// Every batch (non-streaming) block-range DoGet whose block bounds include a block of
+  /// this range fails at once with the chosen code, for as long as the fault is set. The
+  /// bounds are the ones the devnet's planner derives from the query's filters on
+  /// block_num / _block_num (through subqueries), i.e. the blocks it would read: a
+  /// partition query `... WHERE "block_num" >= A AND "block_num" < B` touches [A, B-1].
+  /// Only queries with an upper bound count: a query without one (a full scan, the head
+  /// query `SELECT MAX(block_num) ...` of a parallel load) is unaffected, and so are
+  /// streaming queries and GetFlightInfo.
+  std::optional<DevnetBlockFault> fail_queries_touching;
 
   friend bool operator==(const DevnetFaults&, const DevnetFaults&) = default;
 };
@@ -98,6 +125,15 @@ struct DevnetOptions {
   std::optional<uint64_t> halt_at;
   /// Unix seconds of block 0; block n is stamped genesis_time + 12 * n.
   uint64_t genesis_time = 1'700'000'000;
+  /// Hot ranges (uneven rows per block, for parallel-load balance): when skew > 1, in
+  /// every window of skew_window blocks the first skew_hot_percent percent (blocks n with
+  /// n % skew_window < skew_window * skew_hot_percent / 100) have skew times
+  /// txs_per_block transactions and skew times logs_per_block logs. E.g. skew 10 with
+  /// the defaults: blocks 0..999, 10000..10999, ... carry 10x rows. Depends on the block
+  /// number only (reorgs keep it); blocks rows are unaffected. 0 or 1: off.
+  uint32_t skew = 0;
+  uint64_t skew_window = 10'000;
+  uint32_t skew_hot_percent = 10;
 
   // --- The Flight server. ---
   std::string host = "127.0.0.1";

@@ -155,6 +155,12 @@ class Loader {
   virtual Status DropTable(const std::string& table) {
     return Status::NotImplemented("loader '", name(), "' cannot drop '", table, "'");
   }
+  /// Compacts the storage of `table` (Delta Lake: many small files into fewer large ones,
+  /// committed with dataChange = false; `ampsync optimize`). An explicit operation, never
+  /// run per batch. The default: NotImplemented naming the loader.
+  virtual Status Optimize(const std::string& table) {
+    return Status::NotImplemented("loader '", name(), "' has nothing to optimize ('", table, "')");
+  }
   virtual Result<std::shared_ptr<arrow::Table>> ReadRows(const TableSpec& spec,
                                                          const BlockInterval& blocks) {
     (void)spec;

@@ -48,6 +48,36 @@ BlockHash ComputeBlockHash(uint64_t seed, BlockNumber n, uint32_t version,
   return hash;
 }
 
+namespace {
+
+// Hot blocks per window; 0 when skew is off.
+uint64_t HotPerWindow(const ChainOptions& options) {
+  if (options.skew <= 1 || options.skew_window == 0) return 0;
+  const uint64_t percent = std::min<uint64_t>(options.skew_hot_percent, 100);
+  // Exact for any window: window * percent cannot overflow for sane windows (< 2^57).
+  return options.skew_window * percent / 100;
+}
+
+// Hot blocks among [0, x).
+uint64_t HotBelow(const ChainOptions& options, uint64_t x) {
+  const uint64_t hot = HotPerWindow(options);
+  if (hot == 0) return 0;
+  return (x / options.skew_window) * hot + std::min(x % options.skew_window, hot);
+}
+
+}  // namespace
+
+bool IsHotBlock(const ChainOptions& options, BlockNumber n) {
+  const uint64_t hot = HotPerWindow(options);
+  return hot > 0 && n % options.skew_window < hot;
+}
+
+uint64_t HotBlocksIn(const ChainOptions& options, BlockNumber start, BlockNumber end) {
+  if (start > end) return 0;
+  // end + 1 may wrap for UINT64_MAX; count [start, end) then add end itself.
+  return HotBelow(options, end) - HotBelow(options, start) + (IsHotBlock(options, end) ? 1 : 0);
+}
+
 uint64_t ChainSnapshot::timestamp(BlockNumber n) const {
   return options_->genesis_time + 12 * n;
 }

@@ -53,7 +53,21 @@ struct ChainOptions {
   std::optional<uint64_t> halt_at;
   /// Unix seconds of block 0; block n is stamped genesis_time + 12 * n.
   uint64_t genesis_time = 1'700'000'000;
+  /// Uneven but deterministic load ("hot ranges"), for parallel-load balance tests. When
+  /// skew > 1, the first skew_hot_percent percent of the blocks of every window of
+  /// skew_window blocks (blocks n with n % skew_window < skew_window * skew_hot_percent
+  /// / 100) carry skew times txs_per_block transactions and skew times logs_per_block
+  /// logs. It depends on the block number only (reorgs keep it); blocks rows are not
+  /// affected. 0 or 1: off, every block alike (the default).
+  uint32_t skew = 0;
+  uint64_t skew_window = 10'000;
+  uint32_t skew_hot_percent = 10;
 };
+
+/// True when block n is in a hot range of `options` (see ChainOptions::skew).
+bool IsHotBlock(const ChainOptions& options, BlockNumber n);
+/// Number of hot blocks among [start, end] (inclusive; 0 when start > end). O(1).
+uint64_t HotBlocksIn(const ChainOptions& options, BlockNumber start, BlockNumber end);
 
 /// Immutable view of the canonical chain at one moment.
 class ChainSnapshot {

@@ -553,13 +553,21 @@ Result<std::shared_ptr<arrow::RecordBatch>> GenerateTransactions(const ChainSnap
                                                                  BlockNumber start,
                                                                  BlockNumber end) {
   const auto& options = snapshot.options();
-  const uint32_t per_block = options.txs_per_block;
-  const int64_t rows = static_cast<int64_t>(end - start + 1) * per_block;
+  const int64_t rows =
+      static_cast<int64_t>(RowsInBlocks(TableId::kTransactions, options, start, end));
   const auto contracts = AddressSet<24>(options.seed, 0x636f6e7472616374ULL);  // "contract"
-  // Logs per transaction, for the ordinals (the same spread as the logs table).
-  std::vector<uint32_t> logs_of_tx(per_block, 0);
-  for (uint32_t l = 0; per_block > 0 && l < options.logs_per_block; ++l) {
-    ++logs_of_tx[static_cast<uint64_t>(l) * per_block / options.logs_per_block];
+  // Logs per transaction, for the ordinals (the same spread as the logs table), for an
+  // ordinary block [0] and a hot one [1] (skew).
+  std::vector<uint32_t> logs_of_tx_variant[2];
+  for (int hot = 0; hot < 2; ++hot) {
+    const uint32_t txs = static_cast<uint32_t>(
+        hot ? MaxRowsPerBlock(TableId::kTransactions, options) : options.txs_per_block);
+    const uint32_t logs = static_cast<uint32_t>(
+        hot ? MaxRowsPerBlock(TableId::kLogs, options) : RowsPerBlock(TableId::kLogs, options));
+    logs_of_tx_variant[hot].assign(txs, 0);
+    for (uint32_t l = 0; txs > 0 && l < logs; ++l) {
+      ++logs_of_tx_variant[hot][static_cast<uint64_t>(l) * txs / logs];
+    }
   }
   static constexpr uint32_t kSelectors[6] = {0xa9059cbb, 0x095ea7b3, 0x23b872dd,
                                              0x38ed1739, 0x7ff36ab5, 0xd0e30db0};
@@ -599,6 +607,8 @@ Result<std::shared_ptr<arrow::RecordBatch>> GenerateTransactions(const ChainSnap
     const BlockHash& bh = snapshot.hash(n);
     const int64_t ts = TimestampNanos(snapshot, n);
     Rng rng = BlockRng(options.seed, n, snapshot.version(n), kTagTransactions);
+    const std::vector<uint32_t>& logs_of_tx = logs_of_tx_variant[IsHotBlock(options, n) ? 1 : 0];
+    const uint32_t per_block = static_cast<uint32_t>(logs_of_tx.size());
     uint64_t ordinal = 0;
     for (uint32_t t = 0; t < per_block; ++t, ++i) {
       block_num_meta.Put<uint64_t>(i, n);
@@ -729,17 +739,27 @@ Result<std::shared_ptr<arrow::RecordBatch>> GenerateTransactions(const ChainSnap
 Result<std::shared_ptr<arrow::RecordBatch>> GenerateLogs(const ChainSnapshot& snapshot,
                                                          BlockNumber start, BlockNumber end) {
   const auto& options = snapshot.options();
-  const uint32_t per_block = static_cast<uint32_t>(RowsPerBlock(TableId::kLogs, options));
-  const uint32_t txs = options.txs_per_block;
-  const int64_t rows = static_cast<int64_t>(end - start + 1) * per_block;
+  const int64_t rows = static_cast<int64_t>(RowsInBlocks(TableId::kLogs, options, start, end));
   const auto contracts = AddressSet<24>(options.seed, 0x636f6e7472616374ULL);  // "contract"
   const auto& signatures = Signatures().topic0;
-  // Owner transaction of each log index: logs spread evenly, in transaction order.
-  std::vector<uint32_t> owner(per_block);
-  for (uint32_t l = 0; l < per_block; ++l) {
-    owner[l] = static_cast<uint32_t>(static_cast<uint64_t>(l) * txs / per_block);
+  // Owner transaction of each log index: logs spread evenly, in transaction order; for an
+  // ordinary block [0] and a hot one [1] (skew), which has skew times both.
+  struct Shape {
+    uint32_t txs = 0;
+    std::vector<uint32_t> owner;
+  } shapes[2];
+  for (int hot = 0; hot < 2; ++hot) {
+    Shape& shape = shapes[hot];
+    shape.txs = static_cast<uint32_t>(
+        hot ? MaxRowsPerBlock(TableId::kTransactions, options) : options.txs_per_block);
+    const uint32_t logs = static_cast<uint32_t>(
+        hot ? MaxRowsPerBlock(TableId::kLogs, options) : RowsPerBlock(TableId::kLogs, options));
+    shape.owner.resize(logs);
+    for (uint32_t l = 0; l < logs; ++l) {
+      shape.owner[l] = static_cast<uint32_t>(static_cast<uint64_t>(l) * shape.txs / logs);
+    }
   }
-  std::vector<std::array<uint8_t, 32>> tx_hashes(txs);
+  std::vector<std::array<uint8_t, 32>> tx_hashes(shapes[1].txs);
 
   FixedColumn block_num_meta, block_hash, block_num, timestamp, tx_hash, tx_index, log_index,
       address, topic0, topic1, topic2, topic3;
@@ -759,10 +779,13 @@ Result<std::shared_ptr<arrow::RecordBatch>> GenerateLogs(const ChainSnapshot& sn
   AMP_RETURN_NOT_OK(data.Init(rows, 128));
 
   int64_t i = 0;
-  for (BlockNumber n = start; n <= end && per_block > 0; ++n) {
+  for (BlockNumber n = start; n <= end && rows > 0; ++n) {
+    const Shape& shape = shapes[IsHotBlock(options, n) ? 1 : 0];
+    const std::vector<uint32_t>& owner = shape.owner;
+    const uint32_t per_block = static_cast<uint32_t>(owner.size());
     const BlockHash& bh = snapshot.hash(n);
     const int64_t ts = TimestampNanos(snapshot, n);
-    for (uint32_t t = 0; t < txs; ++t) TxHash(bh, t, tx_hashes[t].data());
+    for (uint32_t t = 0; t < shape.txs; ++t) TxHash(bh, t, tx_hashes[t].data());
     Rng rng = BlockRng(options.seed, n, snapshot.version(n), kTagLogs);
     for (uint32_t l = 0; l < per_block; ++l, ++i) {
       block_num_meta.Put<uint64_t>(i, n);
@@ -862,6 +885,32 @@ uint64_t RowsPerBlock(TableId table, const ChainOptions& options) {
       return options.txs_per_block == 0 ? 0 : options.logs_per_block;
   }
   return 0;
+}
+
+namespace {
+// Rows-per-block multiplier of a hot block.
+uint64_t HotFactor(TableId table, const ChainOptions& options) {
+  return table == TableId::kBlocks || options.skew <= 1 ? 1 : options.skew;
+}
+}  // namespace
+
+uint64_t RowsInBlock(TableId table, const ChainOptions& options, BlockNumber n) {
+  const uint64_t base = RowsPerBlock(table, options);
+  return IsHotBlock(options, n) ? base * HotFactor(table, options) : base;
+}
+
+uint64_t MaxRowsPerBlock(TableId table, const ChainOptions& options) {
+  // A window with no hot block (skew_window * percent < 100) never reaches the maximum;
+  // report it anyway: this is an upper bound for sizing.
+  return RowsPerBlock(table, options) * HotFactor(table, options);
+}
+
+uint64_t RowsInBlocks(TableId table, const ChainOptions& options, BlockNumber start,
+                      BlockNumber end) {
+  if (start > end) return 0;
+  const uint64_t base = RowsPerBlock(table, options);
+  const uint64_t hot = HotBlocksIn(options, start, end);
+  return (end - start + 1) * base + hot * base * (HotFactor(table, options) - 1);
 }
 
 Result<std::shared_ptr<arrow::RecordBatch>> GenerateRows(TableId table,

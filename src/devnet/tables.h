@@ -9,7 +9,9 @@
 // every reorg of that block and never depend on the range requested. Logs are spread
 // evenly over the block's transactions; topic0 is one of 8 common event signatures
 // (Transfer ~45%) or null; nullable columns contain nulls; decimals reach ~10^30 and
-// transactions.value sometimes exceeds 2^64. Thread-safe (pure functions).
+// transactions.value sometimes exceeds 2^64. With ChainOptions::skew, hot blocks carry skew
+// times the transactions and logs of an ordinary block (RowsInBlock); ordinary blocks, and
+// every block when skew is off, are exactly as without it. Thread-safe (pure functions).
 #pragma once
 
 #include <memory>
@@ -44,7 +46,14 @@ std::shared_ptr<arrow::Schema> TableSchema(TableId table);
 Result<std::shared_ptr<arrow::RecordBatch>> GenerateRows(TableId table, const ChainSnapshot& snapshot,
                                                          BlockNumber start, BlockNumber end);
 
-/// Number of rows `table` has per block (constant per options).
+/// Number of rows `table` has in an ordinary block (every block unless options.skew > 1).
 uint64_t RowsPerBlock(TableId table, const ChainOptions& options);
+/// Rows of `table` in block n: RowsPerBlock, times options.skew in a hot block.
+uint64_t RowsInBlock(TableId table, const ChainOptions& options, BlockNumber n);
+/// The most rows any block of `table` has (RowsPerBlock when skew is off).
+uint64_t MaxRowsPerBlock(TableId table, const ChainOptions& options);
+/// Rows of `table` in blocks [start, end] (0 when start > end). O(1).
+uint64_t RowsInBlocks(TableId table, const ChainOptions& options, BlockNumber start,
+                      BlockNumber end);
 
 }  // namespace amp::devnet

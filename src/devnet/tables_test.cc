@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <arrow/api.h>
 #include <gtest/gtest.h>
@@ -393,6 +394,171 @@ TEST(Tables, ReorgChangesOnlyReplacedBlocks) {
                      ->Equals(new_rows->GetColumnByName(other)->Slice(17 * per)))
         << TableName(t);
   }
+}
+
+// --- Skew ("hot ranges"). ---
+
+ChainOptions SkewOptions() {
+  ChainOptions options = SmallOptions();
+  options.history = 300;
+  options.txs_per_block = 3;
+  options.logs_per_block = 7;
+  options.skew = 6;
+  options.skew_window = 100;
+  options.skew_hot_percent = 15;  // blocks 0..14, 100..114, 200..214
+  return options;
+}
+
+TEST(TablesSkew, HotBlocksFollowTheDocumentedPattern) {
+  const ChainOptions options = SkewOptions();
+  for (BlockNumber n = 0; n < 300; ++n) {
+    EXPECT_EQ(IsHotBlock(options, n), n % 100 < 15) << n;
+  }
+  EXPECT_EQ(HotBlocksIn(options, 0, 299), 45u);
+  EXPECT_EQ(HotBlocksIn(options, 10, 105), 11u);  // 10..14 and 100..105
+  EXPECT_EQ(HotBlocksIn(options, 15, 99), 0u);
+  EXPECT_EQ(HotBlocksIn(options, 7, 3), 0u);
+  // UINT64_MAX % 100 == 15: of the last six blocks, the first five are hot (no overflow).
+  EXPECT_EQ(HotBlocksIn(options, UINT64_MAX - 5, UINT64_MAX), 5u);
+  // The default documented in devnet.h: skew 10 -> the first 1000 blocks of every 10000.
+  ChainOptions defaults;
+  defaults.skew = 10;
+  EXPECT_TRUE(IsHotBlock(defaults, 999));
+  EXPECT_FALSE(IsHotBlock(defaults, 1000));
+  EXPECT_TRUE(IsHotBlock(defaults, 20'000));
+  EXPECT_EQ(HotBlocksIn(defaults, 0, 99'999), 10'000u);
+  // Off: 0 and 1 (and an empty hot fraction).
+  for (uint32_t skew : {0u, 1u}) {
+    ChainOptions off = options;
+    off.skew = skew;
+    EXPECT_FALSE(IsHotBlock(off, 0));
+    EXPECT_EQ(HotBlocksIn(off, 0, 1'000'000), 0u);
+    EXPECT_EQ(MaxRowsPerBlock(TableId::kLogs, off), 7u);
+  }
+  ChainOptions none = options;
+  none.skew_hot_percent = 0;
+  EXPECT_EQ(HotBlocksIn(none, 0, 1'000), 0u);
+}
+
+TEST(TablesSkew, RowCountsMatchTheFormula) {
+  const ChainOptions options = SkewOptions();
+  Chain chain(options);
+  auto s = chain.Snapshot();
+  EXPECT_EQ(RowsInBlock(TableId::kTransactions, options, 3), 18u);
+  EXPECT_EQ(RowsInBlock(TableId::kTransactions, options, 15), 3u);
+  EXPECT_EQ(RowsInBlock(TableId::kLogs, options, 114), 42u);
+  EXPECT_EQ(RowsInBlock(TableId::kBlocks, options, 3), 1u);
+  EXPECT_EQ(MaxRowsPerBlock(TableId::kLogs, options), 42u);
+  EXPECT_EQ(MaxRowsPerBlock(TableId::kBlocks, options), 1u);
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+    for (auto [a, b] : {std::pair<BlockNumber, BlockNumber>{0, 299}, {10, 20}, {14, 14},
+                        {15, 15}, {90, 130}, {299, 299}}) {
+      uint64_t sum = 0;
+      for (BlockNumber n = a; n <= b; ++n) sum += RowsInBlock(t, options, n);
+      EXPECT_EQ(RowsInBlocks(t, options, a, b), sum) << TableName(t) << " " << a << ".." << b;
+      auto batch = Rows(t, *s, a, b);
+      ASSERT_NE(batch, nullptr);
+      EXPECT_EQ(static_cast<uint64_t>(batch->num_rows()), sum) << TableName(t);
+      // Every block has exactly its count of rows.
+      const auto& block = Col<arrow::UInt64Array>(batch, "block_num");
+      std::map<uint64_t, uint64_t> per_block;
+      for (int64_t i = 0; i < block.length(); ++i) ++per_block[block.Value(i)];
+      for (BlockNumber n = a; n <= b; ++n) {
+        EXPECT_EQ(per_block[n], RowsInBlock(t, options, n)) << TableName(t) << " block " << n;
+      }
+    }
+  }
+  EXPECT_EQ(RowsInBlocks(TableId::kLogs, options, 5, 4), 0u);
+}
+
+TEST(TablesSkew, OffIsByteIdenticalToNoSkew) {
+  // skew 0 and 1 are the same chain whatever the window settings: the default (off)
+  // behaviour every existing test and suite relies on.
+  ChainOptions base = SmallOptions();
+  base.reorg_every = 9;
+  std::vector<ChainOptions> variants;
+  for (uint32_t skew : {0u, 1u}) {
+    ChainOptions o = base;
+    o.skew = skew;
+    o.skew_window = 7;
+    o.skew_hot_percent = 50;
+    variants.push_back(o);
+  }
+  Chain reference(base);
+  reference.ProduceUntil(230);
+  for (const ChainOptions& o : variants) {
+    Chain chain(o);
+    chain.ProduceUntil(230);
+    for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+      auto want = Rows(t, *reference.Snapshot(), 0, 229);
+      auto got = Rows(t, *chain.Snapshot(), 0, 229);
+      EXPECT_TRUE(got->Equals(*want)) << TableName(t) << " skew " << o.skew;
+    }
+  }
+}
+
+TEST(TablesSkew, ColdBlocksAreUnchangedAndHotBlocksAreConsistent) {
+  ChainOptions skewed = SkewOptions();
+  skewed.reorg_every = 11;
+  ChainOptions plain = skewed;
+  plain.skew = 0;
+  Chain a(skewed), b(plain);
+  a.ProduceUntil(320);
+  b.ProduceUntil(320);
+  auto sa = a.Snapshot();
+  auto sb = b.Snapshot();
+  // Same hashes: the skew changes rows, never the chain.
+  for (BlockNumber n = 0; n <= sa->head(); ++n) ASSERT_EQ(sa->hash(n), sb->hash(n)) << n;
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+    // A cold block's rows are exactly the rows without skew.
+    for (BlockNumber n : {15u, 50u, 99u, 150u, 250u, 319u}) {
+      EXPECT_TRUE(Rows(t, *sa, n, n)->Equals(*Rows(t, *sb, n, n))) << TableName(t) << " " << n;
+    }
+    // Range independence holds with skew too.
+    auto all = Rows(t, *sa, 0, 319);
+    const int64_t before = static_cast<int64_t>(RowsInBlocks(t, skewed, 0, 89));
+    const int64_t len = static_cast<int64_t>(RowsInBlocks(t, skewed, 90, 130));
+    EXPECT_TRUE(Rows(t, *sa, 90, 130)->Equals(*all->Slice(before, len))) << TableName(t);
+  }
+  // Hot block: tx_index 0..17, logs point at its transactions, ordinals leave room for
+  // exactly the logs each transaction owns.
+  const BlockNumber hot = 107;
+  auto txs = Rows(TableId::kTransactions, *sa, hot, hot);
+  auto logs = Rows(TableId::kLogs, *sa, hot, hot);
+  ASSERT_EQ(txs->num_rows(), 18);
+  ASSERT_EQ(logs->num_rows(), 42);
+  const auto& tx_index = Col<arrow::UInt32Array>(txs, "tx_index");
+  const auto& tx_hash = Col<arrow::FixedSizeBinaryArray>(txs, "tx_hash");
+  const auto& begin = Col<arrow::UInt64Array>(txs, "begin_ordinal");
+  const auto& end = Col<arrow::UInt64Array>(txs, "end_ordinal");
+  std::map<uint32_t, uint64_t> logs_of;
+  const auto& log_tx = Col<arrow::UInt32Array>(logs, "tx_index");
+  const auto& log_hash = Col<arrow::FixedSizeBinaryArray>(logs, "tx_hash");
+  const auto& log_index = Col<arrow::UInt32Array>(logs, "log_index");
+  for (int64_t i = 0; i < logs->num_rows(); ++i) {
+    EXPECT_EQ(log_index.Value(i), static_cast<uint32_t>(i));
+    ASSERT_LT(log_tx.Value(i), 18u);
+    EXPECT_EQ(HashAt(log_hash, i), HashAt(tx_hash, log_tx.Value(i)));
+    ++logs_of[log_tx.Value(i)];
+  }
+  for (int64_t i = 0; i < 18; ++i) {
+    EXPECT_EQ(tx_index.Value(i), static_cast<uint32_t>(i));
+    EXPECT_EQ(end.Value(i) - begin.Value(i), 1 + 2 * logs_of[static_cast<uint32_t>(i)]);
+    if (i > 0) EXPECT_EQ(begin.Value(i), end.Value(i - 1) + 1);
+  }
+  // Deterministic, and a reorged hot block changes its rows but keeps its size.
+  Chain c(skewed);
+  c.ProduceUntil(320);
+  EXPECT_TRUE(Rows(TableId::kLogs, *c.Snapshot(), 100, 114)->Equals(*Rows(TableId::kLogs, *sa, 100, 114)));
+  Chain d(SkewOptions());
+  d.ProduceUntil(300);
+  const BlockNumber top = d.head();
+  ASSERT_TRUE(IsHotBlock(SkewOptions(), 214) && top == 299);
+  ASSERT_TRUE(d.Reorg(100).ok());  // replaces 200..299, hot 200..214 included
+  auto s2 = d.Snapshot();
+  auto hot_after = Rows(TableId::kLogs, *s2, 210, 210);
+  EXPECT_EQ(hot_after->num_rows(), 42);
+  EXPECT_FALSE(hot_after->Equals(*Rows(TableId::kLogs, *Chain(SkewOptions()).Snapshot(), 210, 210)));
 }
 
 TEST(Tables, LogGenerationSpeed) {

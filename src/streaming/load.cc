@@ -16,6 +16,8 @@
 #include "streaming/load_driver.h"
 #include "streaming/parallel_load.h"
 
+#include <spdlog/spdlog.h>
+
 namespace amp {
 namespace {
 
@@ -327,11 +329,38 @@ LoadResults::iterator& LoadResults::iterator::operator++() {
 
 // --- QueryBuilder::load. ---
 
+namespace {
+
+// A parallel load holds one session per worker plus one for the live stream: a loader
+// with a connection pool gets at least that many connections unless the user chose.
+void SizePoolForWorkers(ConnectionSpec& spec, const LoadOptions& options) {
+  if (!options.parallel) return;
+  const auto* entry = LoaderRegistry::Builtin().Find(spec.loader);
+  if (entry == nullptr) return;
+  auto option = std::find_if(entry->options.begin(), entry->options.end(),
+                             [](const OptionSpec& o) { return o.name == "max_connections"; });
+  if (option == entry->options.end()) return;
+  const int wanted = options.parallel->num_workers + 1;
+  auto it = spec.config.find("max_connections");
+  if (it == spec.config.end()) {
+    if (std::atoi(option->default_value.c_str()) < wanted) {
+      spec.config["max_connections"] = std::to_string(wanted);
+    }
+  } else if (std::atoi(it->second.c_str()) < wanted) {
+    spdlog::warn("max_connections={} is fewer than {} workers + 1: workers will wait for a "
+                 "connection",
+                 it->second, options.parallel->num_workers);
+  }
+}
+
+}  // namespace
+
 Result<LoadResults> QueryBuilder::load(const std::string& connection, const std::string& table,
                                        const LoadOptions& options) const {
   if (table.empty()) return ConnectionError(Status::Invalid("load needs a destination table name"));
   AMP_RETURN_NOT_OK(client_.status());
   AMP_ASSIGN_OR_RETURN(auto spec, client_.connection(connection));
+  SizePoolForWorkers(spec, options);
   AMP_ASSIGN_OR_RETURN(auto loader, LoaderRegistry::Builtin().Create(spec.loader, spec.config));
   streaming::LoadJob job;
   job.client = &client_;

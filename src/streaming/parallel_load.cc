@@ -397,16 +397,23 @@ class ParallelRun {
     session.reset();
     phase_ = plan.hybrid ? "catchup" : "backfill";
     for (const auto& p : plan.partitions) blocks_total_ += p.end - p.start;
-    if (plan.hybrid && plan.head) {
+    if (plan.hybrid && plan.head && !plan.partitions.empty()) {
       spdlog::info("Head of {}: block {} ({}); catching up blocks {} to {} with {} workers",
                    config_.table_name, plan.head->number, plan.head->hash.ToHex(),
                    plan.min_block, plan.max_block, config_.num_workers);
+    } else if (plan.hybrid && plan.head && !plan.handoff) {
+      spdlog::info("Head of {}: block {}; min_block {} is beyond it, nothing to catch up",
+                   config_.table_name, plan.head->number, plan.min_block);
+    } else if (plan.partitions.empty()) {
+      spdlog::info("Nothing to {}: every block of [{}, {}) is already loaded",
+                   plan.hybrid ? "catch up" : "load", plan.min_block, plan.max_block);
     }
     if (!plan.already_loaded.empty()) {
       spdlog::info("Resuming: {} block range(s) already loaded, {} partition(s) left",
                    plan.already_loaded.size(), plan.partitions.size());
     }
     started_ = Clock::now();
+    Report(phase_);  // a short catch-up may end before the reporter's first tick
     RunWorkers();
     const int failed = progress_.partitions_failed.load();
     const double secs = std::chrono::duration<double>(Clock::now() - started_).count();
@@ -773,6 +780,9 @@ class ParallelRun {
     live.loader = job_.loader;
     live.destination_prepared = true;
     live.result_metadata["parallel_phase"] = "live";
+    if (plan.live_checkpoint_exists) {
+      spdlog::info("Resuming the live stream from its checkpoint");
+    }
     if (plan.handoff) {
       StreamCheckpoint start;
       start.stream_id = plan.job_id;
@@ -786,9 +796,9 @@ class ParallelRun {
       live.start_after = start;
       live.undo_until_first_commit = BlockInterval{plan.handoff->number + 1, kMaxBlock};
       live.result_metadata["handoff_block"] = std::to_string(plan.handoff->number);
-      spdlog::info("Handing over to the live stream after block {} (head {} minus reorg buffer {})",
+      if (!plan.live_checkpoint_exists) spdlog::info("Handing over to the live stream after block {} (head {} minus reorg buffer {})",
                    plan.handoff->number, plan.head ? plan.head->number : 0, config_.reorg_buffer);
-    } else {
+    } else if (!plan.live_checkpoint_exists) {
       spdlog::info("Starting the live stream from the server's first block");
     }
     Report("live");

@@ -10,7 +10,12 @@ the exit code documented in docs/cli.md and that the error line names what was w
     exits 2 naming it;
   * a wrong token against `--require-token` exits 3 and the token never appears in output;
   * Ctrl+C (SIGINT) during a never-ending stream exits 130 promptly and cleanly;
-  * `query` output formats carry the right content (CSV header + rows, JSON lines).
+  * `query` output formats carry the right content (CSV header + rows, JSON lines);
+  * `load --workers N` (parallel loads): every invalid flag value and every parallel flag
+    without --workers is a usage error naming the flag; `--dry-run` prints the plan with the
+    user's query wrapped (not spliced) per partition, exits 0 and writes nothing;
+  * `run job.toml`: a job file with an unknown key is a usage error naming file:line:key,
+    and a valid one runs the same load as the flags.
 
 Usage: cli_test.py --ampsync build/release/tools/ampsync/ampsync
 """
@@ -24,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -34,11 +40,11 @@ def free_port() -> int:
 
 
 class Devnet:
-    def __init__(self, ampsync: str, *extra: str):
+    def __init__(self, ampsync: str, *extra: str, history: int = 50):
         self.port = free_port()
         self.url = f"grpc://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [ampsync, "devnet", "--port", str(self.port), "--history", "50", "--block-time", "0",
+            [ampsync, "devnet", "--port", str(self.port), "--history", str(history), "--block-time", "0",
              "--microbatch-blocks", "10", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
@@ -58,6 +64,88 @@ def expect(cp: subprocess.CompletedProcess, code: int, *needles: str) -> None:
     assert cp.returncode == code, f"expected exit {code}, got {cp.returncode}: {text}"
     for n in needles:
         assert n in text, f"expected {n!r} in output: {text}"
+
+
+def check_parallel_load(amp: str, dev: Devnet, env: dict) -> None:
+    """`ampsync load --workers` flags, --dry-run and `ampsync run` (devnet head: block 49)."""
+    base = ["load", "--server", dev.url, "--to", "memory://cli", "--table", "t",
+            "--query", "SELECT * FROM eth_firehose.blocks"]
+    # Parallel flags without --workers.
+    for flag in (["--to-block", "10"], ["--from-block", "3"], ["--partition-size", "5"],
+                 ["--reorg-buffer", "5"], ["--source-table", "eth_firehose.blocks"],
+                 ["--stop-on-error"], ["--dry-run"], ["--progress", "always"]):
+        expect(run(amp, *base, *flag, env=env), 2, flag[0], "--workers")
+    # Invalid values, each naming its flag.
+    expect(run(amp, *base, "--workers", "0", env=env), 2, "--workers", "between 1 and 256")
+    expect(run(amp, *base, "--workers", "257", env=env), 2, "--workers")
+    expect(run(amp, *base, "--workers", "two", env=env), 2, "--workers")
+    expect(run(amp, *base, "--workers", "4", "--from-block", "20", "--to-block", "10", env=env), 2,
+           "--to-block", "--from-block")
+    expect(run(amp, *base, "--workers", "4", "--to-block", "soon", env=env), 2, "--to-block", "latest")
+    expect(run(amp, *base, "--workers", "4", "--from-block", "-1", env=env), 2, "--from-block")
+    expect(run(amp, *base, "--workers", "4", "--partition-size", "0", env=env), 2, "--partition-size")
+    expect(run(amp, *base, "--workers", "4", "--progress", "sometimes", env=env), 2, "--progress")
+    expect(run(amp, *base, "--workers", "4", "--batch-size", "0", env=env), 2, "--batch-size")
+    expect(run(amp, *base, "--workers", "4", "--no-block-column", env=env), 2, "--block-column")
+    expect(run(amp, "--log-level", "loud", *base, env=env), 2, "--log-level")
+    # The source table cannot be inferred from a subquery or a join: ask for --source-table.
+    sub = ["load", "--server", dev.url, "--to", "memory://cli", "--table", "t", "--workers", "2",
+           "--query", "SELECT * FROM (SELECT * FROM eth_firehose.blocks) AS s"]
+    expect(run(amp, *sub, env=env), 2, "--source-table", "subquery")
+
+    # --dry-run: the plan, with the user's OR kept inside the wrapper, for blocks 0..=39.
+    query = ("SELECT block_num, tx_index FROM eth_firehose.transactions "
+             "WHERE tx_index = 0 OR tx_index = 3 SETTINGS stream = true")
+    cp = run(amp, "load", "--server", dev.url, "--to", "memory://cli", "--table", "txs",
+             "--query", query, "--workers", "2", "--to-block", "39", "--partition-size", "10",
+             "--dry-run", env=env)
+    expect(cp, 0, "_amp_partition", "tx_index = 0 OR tx_index = 3")
+    for start in (0, 10, 20, 30):
+        needle = f'"block_num" >= {start} AND "block_num" < {start + 10}'
+        assert cp.stdout.count(needle) == 1, f"expected one partition query with {needle}: {cp.stdout}"
+    assert '"block_num" < 40' in cp.stdout and '"block_num" >= 40' not in cp.stdout, cp.stdout
+    assert "SETTINGS stream" not in cp.stdout, "workers must not run the query as a stream"
+    assert "Loaded" not in cp.stdout + cp.stderr, "a dry run loads nothing"
+    # Hybrid dry run: the detected head (49) and the default source table from the query.
+    cp = run(amp, "load", "--server", dev.url, "--to", "memory://cli", "--table", "txs",
+             "--query", query, "--workers", "2", "--reorg-buffer", "5", "--dry-run", env=env)
+    expect(cp, 0, "49", "44", "_amp_partition")
+
+    # A real backfill of blocks 5..=44 with 3 workers: the summary counts its rows.
+    cp = run(amp, "load", "--server", dev.url, "--to", "memory://cli", "--table", "b",
+             "--query", "SELECT block_num FROM eth_firehose.blocks", "--workers", "3",
+             "--from-block", "5", "--to-block", "44", "--partition-size", "10", env=env)
+    expect(cp, 0, "ampsync load: 40 rows, 4 partitions ok, 0 failed")
+
+    # Hybrid mode: catch up to the head (49), hand over, idle live; Ctrl+C exits 130 promptly.
+    p = subprocess.Popen([amp, "load", "--server", dev.url, "--to", "memory://cli", "--table", "h",
+                          "--query", "SELECT block_num FROM eth_firehose.blocks", "--workers", "2",
+                          "--reorg-buffer", "5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(2)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 130, f"Ctrl+C of a hybrid load must exit 130, got {p.returncode}: {err}"
+    assert time.time() - t0 < 5, "Ctrl+C must stop a hybrid load promptly"
+    assert "2 partitions ok, 0 failed" in err and "(live)" in out, out + err
+
+    # Job files: an unknown key names file:line:key; a valid job runs like the flags.
+    tmp = tempfile.mkdtemp(prefix="cli_test_")
+    bad = os.path.join(tmp, "bad.toml")
+    with open(bad, "w") as f:
+        f.write(f'[server]\nurl = "{dev.url}"\n[job]\nquery = "SELECT * FROM eth_firehose.blocks"\n'
+                'connection = "memory://cli"\ntable = "t"\n[job.parallel]\nworkers = 2\nwokers = 3\n')
+    expect(run(amp, "run", bad, env=env), 2, "bad.toml:9", "job.parallel.wokers")
+    expect(run(amp, "run", os.path.join(tmp, "missing.toml"), env=env), 2, "missing.toml")
+    good = os.path.join(tmp, "good.toml")
+    with open(good, "w") as f:
+        f.write(f'[server]\nurl = "{dev.url}"\n[connections.scratch]\nuri = "memory://cli"\n'
+                '[job]\nquery = "SELECT block_num FROM eth_firehose.blocks"\nconnection = "scratch"\n'
+                'table = "b"\n[job.parallel]\nworkers = 3\nfrom_block = 5\nto_block = 44\n'
+                'partition_size = 10\n')
+    expect(run(amp, "run", good, env=env), 0, "ampsync load: 40 rows, 4 partitions ok, 0 failed")
+    expect(run(amp, "run", good, "--dry-run", env=env), 0, '"block_num" >= 35 AND "block_num" < 45')
 
 
 def main() -> int:
@@ -102,6 +190,8 @@ def main() -> int:
         assert len(rows) == 1 and rows[0]["block_num"] == 7, rows
         assert rows[0]["hash"].startswith("0x") and len(rows[0]["hash"]) == 66, rows
 
+        check_parallel_load(amp, dev, env)
+
         # Ctrl+C during a stream that is idle at the head: exit 130 within seconds.
         p = subprocess.Popen([amp, "query", *s, "--stream", "--format", "csv",
                               "SELECT block_num FROM eth_firehose.blocks"],
@@ -123,6 +213,22 @@ def main() -> int:
         rc = p.wait(timeout=15)
         assert rc == 130, f"Ctrl+C must exit 130, got {rc}: {p.stderr.read()}"
         assert time.time() - t0 < 5, "Ctrl+C must stop promptly"
+    finally:
+        dev.stop()
+
+    # Failing partitions: every DoGet stream drops after 3 messages (a partition of 2,000
+    # blocks of logs takes more) and nothing is retried. The others finish (exit 1 naming
+    # the failures); --stop-on-error also exits 1.
+    dev = Devnet(amp, "--drop-stream-after", "3", history=20000)
+    try:
+        args = ["load", "--server", dev.url, "--to", "memory://cli", "--table", "logs",
+                "--query", "SELECT * FROM eth_firehose.logs", "--workers", "2", "--to-block", "19999",
+                "--partition-size", "2000", "--max-attempts", "1"]
+        cp = run(amp, *args, env=env)
+        expect(cp, 1, "0 partitions ok, 10 failed", "10 partitions failed", "UNAVAILABLE")
+        cp = run(amp, *args, "--stop-on-error", env=env)
+        expect(cp, 1, "partitions failed")
+        assert "10 failed" not in cp.stderr, f"--stop-on-error must stop early: {cp.stderr}"
     finally:
         dev.stop()
 

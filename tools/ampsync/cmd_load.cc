@@ -1,7 +1,11 @@
-// `ampsync load`: load a query's results into a destination, once or following the chain
-// head (--stream), and `ampsync loaders list|describe`: the built-in loaders and their
-// options.
+// `ampsync load`: load a query's results into a destination, once, following the chain
+// head (--stream), or in parallel (--workers N: a backfill of --from-block..--to-block, or
+// hybrid mode up to the head and then live); and `ampsync loaders list|describe`: the
+// built-in loaders and their options. The flags become a LoadJob (load_job.h), which
+// `ampsync run job.toml` builds from a file and runs through the same RunLoadJob().
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -11,26 +15,40 @@
 #include "amp/loader.h"
 #include "commands.h"
 #include "exit_codes.h"
+#include "load_job.h"
 #include "stop_signal.h"
 
 namespace amp::cli {
 namespace {
 
 struct LoadArgs {
-  std::string server = "grpc://127.0.0.1:1602";
-  std::string query;
+  LoadJob job;
   std::string to;
-  std::string table;
-  bool stream = false;
   std::string mode = "append";
   std::vector<std::string> key;
   std::string block_column;
   bool no_block_column = false;
-  int64_t batch_size = 100'000;
+  int64_t batch_size = 0;
   bool no_resume = false;
-  int max_attempts = 10;
-  std::string token;
-  bool quiet = false;
+  // Parallel flags (text where the value has a special form).
+  int workers = 0;
+  uint64_t from_block = 0;
+  std::string to_block;
+  uint64_t partition_size = 0;
+  uint64_t reorg_buffer = 0;
+  std::string source_table;
+  bool stop_on_error = false;
+  std::string progress = "auto";
+};
+
+// The flag objects, to tell "given" from "left at its default".
+struct LoadFlags {
+  CLI::Option* workers = nullptr;
+  CLI::Option* batch_size = nullptr;
+  CLI::Option* block_column = nullptr;
+  CLI::Option* partition_size = nullptr;
+  CLI::Option* reorg_buffer = nullptr;
+  std::vector<CLI::Option*> parallel_only;  // meaningless without --workers
 };
 
 std::vector<std::string> SplitComma(const std::vector<std::string>& items) {
@@ -45,57 +63,72 @@ std::vector<std::string> SplitComma(const std::vector<std::string>& items) {
   return out;
 }
 
-Status RunLoad(const LoadArgs& args) {
-  auto mode = LoadModeFromString(args.mode);
-  if (!mode.ok()) return UsageError(mode.status());
-  ClientOptions client_options;
-  client_options.auth_token = args.token;
-  Client client(args.server, client_options);
-  if (!client.status().ok()) return UsageError(client.status());
-  if (Status st = client.configure_connection("destination", args.to); !st.ok()) {
-    return UsageError(st.WithMessage("--to: ", st.message()));
-  }
-
-  LoadOptions options;
-  if (args.stream) options.stream = true;
-  options.mode = *mode;
-  options.key_columns = SplitComma(args.key);
-  if (args.no_block_column) {
-    options.block_column = "";
-  } else if (!args.block_column.empty()) {
-    options.block_column = args.block_column;
-  }
-  options.batch_size = args.batch_size;
-  options.resume = !args.no_resume;
-  options.retry.max_attempts = args.max_attempts;
-
-  AMP_ASSIGN_OR_RETURN(LoadResults results, client.sql(args.query).load("destination", args.table, options));
-  int stop_id = StopSignal::OnStop([&results] { results.Stop(); });
-  int64_t total_rows = 0, units = 0, reorgs = 0;
-  const auto started = std::chrono::steady_clock::now();
-  for (const LoadResult& r : results) {
-    if (r.success && !r.is_reorg) {
-      total_rows += r.rows_loaded;
-      ++units;
-    }
-    if (r.is_reorg) ++reorgs;
-    if (!args.quiet || !r.success) {
-      std::ostream& out = r.success ? std::cout : std::cerr;
-      out << r.ToString();
-      if (auto it = r.metadata.find("block_range"); it != r.metadata.end() && r.success) {
-        out << " [" << it->second << "]";
+// Block numbers and counts: digits only (CLI11 would wrap "-1" around to 2^64 - 1).
+const CLI::Validator kBlockCount(
+    [](std::string& value) -> std::string {
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+        return "expected a non-negative integer, got '" + value + "'";
       }
-      out << std::endl;
+      return "";
+    },
+    "");
+
+// Flags -> LoadJob. Usage errors name the flag.
+Result<LoadJob> ToLoadJob(LoadArgs& args, const LoadFlags& flags) {
+  LoadJob job = args.job;
+  job.destination.name = "destination";
+  job.destination.uri = args.to;
+  job.mode = args.mode;
+  job.key_columns = SplitComma(args.key);
+  if (args.no_block_column) {
+    if (flags.block_column->count() > 0) {
+      return UsageError(Status::Invalid("--block-column and --no-block-column exclude each other"));
     }
+    job.block_column = "";
+  } else if (flags.block_column->count() > 0) {
+    job.block_column = args.block_column;
   }
-  StopSignal::Remove(stop_id);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::cerr << "ampsync load: " << total_rows << " rows in " << units << " commits, " << reorgs
-            << " reorgs, " << seconds << " s" << std::endl;
-  AMP_RETURN_NOT_OK(results.status());
-  if (StopSignal::requested()) return Status::Cancelled("interrupted");
-  return Status::OK();
+  if (flags.batch_size->count() > 0) job.batch_size = args.batch_size;
+  job.resume = !args.no_resume;
+  auto progress = ParseProgressMode(args.progress);
+  if (!progress.ok()) return UsageError(Status::Invalid("--progress: ", progress.status().message()));
+  job.progress = *progress;
+
+  if (flags.workers->count() == 0) {
+    for (CLI::Option* opt : flags.parallel_only) {
+      if (opt->count() > 0) {
+        return UsageError(Status::Invalid(opt->get_name(), " only applies to parallel loads: add --workers N"));
+      }
+    }
+    return job;
+  }
+  ParallelJob parallel;
+  parallel.workers = args.workers;
+  parallel.source_table = args.source_table;
+  parallel.from_block = args.from_block;
+  if (!args.to_block.empty() && args.to_block != "latest") {
+    const std::string& t = args.to_block;
+    if (t.find_first_not_of("0123456789_") != std::string::npos || t.front() == '_') {
+      return UsageError(Status::Invalid("--to-block: expected a block number (the last block to load) or "
+                                        "'latest', got '", t, "'"));
+    }
+    std::string digits;
+    for (char c : t) {
+      if (c != '_') digits.push_back(c);
+    }
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(digits.c_str(), &end, 10);
+    if (errno == ERANGE || end == nullptr || *end != '\0') {
+      return UsageError(Status::Invalid("--to-block: '", t, "' is out of range"));
+    }
+    parallel.to_block = v;
+  }
+  if (flags.partition_size->count() > 0) parallel.partition_size = args.partition_size;
+  if (flags.reorg_buffer->count() > 0) parallel.reorg_buffer = args.reorg_buffer;
+  parallel.stop_on_error = args.stop_on_error;
+  job.parallel = parallel;
+  return job;
 }
 
 const char* TypeName(OptionSpec::Type type) {
@@ -136,29 +169,66 @@ int DescribeLoader(const std::string& name) {
 
 CommandRunner RegisterLoadCommand(CLI::App& app) {
   auto args = std::make_shared<LoadArgs>();
+  auto flags = std::make_shared<LoadFlags>();
+  LoadJob& job = args->job;
   CLI::App* cmd = app.add_subcommand("load", "Load a query's results into a destination table");
-  cmd->add_option("--server,-s", args->server, "Amp Flight URL")->capture_default_str();
-  cmd->add_option("--query,-q", args->query, "The SQL query")->required();
+  cmd->add_option("--server,-s", job.server, "Amp Flight URL")->capture_default_str();
+  cmd->add_option("--query,-q", job.query, "The SQL query")->required();
   cmd->add_option("--to", args->to, "Destination URI, e.g. postgresql://user@127.0.0.1:5432/db")->required();
-  cmd->add_option("--table,-t", args->table, "Destination table")->required();
-  cmd->add_flag("--stream", args->stream,
+  cmd->add_option("--table,-t", job.table, "Destination table")->required();
+  cmd->add_flag("--stream", job.stream,
                 "Follow the chain head (streaming query) until Ctrl+C; reruns resume from the "
                 "destination's checkpoint");
   cmd->add_option("--mode", args->mode, "append | overwrite | upsert")->capture_default_str();
   cmd->add_option("--key", args->key, "Upsert key column(s), comma-separated");
-  cmd->add_option("--block-column", args->block_column,
-                  "UInt64 column with each row's block (default: _block_num, else block_num)");
+  flags->block_column = cmd->add_option(
+      "--block-column", args->block_column,
+      "UInt64 column with each row's block (default: _block_num, else block_num; with "
+      "--workers: the column partitions are cut on, default block_num)");
   cmd->add_flag("--no-block-column", args->no_block_column,
                 "Rows carry no block number: tag them with their microbatch's range");
-  cmd->add_option("--batch-size", args->batch_size, "Rows per commit while catching up")->capture_default_str();
+  flags->batch_size = cmd->add_option(
+      "--batch-size", args->batch_size,
+      "Rows per commit (default 100000; with --workers 10000 per partition commit)");
   cmd->add_flag("--no-resume", args->no_resume, "Ignore the destination's checkpoint");
-  cmd->add_option("--max-attempts", args->max_attempts,
+  cmd->add_option("--max-attempts", job.max_attempts,
                   "Consecutive failed attempts (with backoff) before giving up")->capture_default_str();
-  cmd->add_option("--token", args->token, "Bearer token (default: $AMP_AUTH_TOKEN, then the amp login cache)");
-  cmd->add_flag("--quiet", args->quiet, "Print only the summary and errors");
-  return [args] {
-    Status st = RunLoad(*args);
-    return st.ok() ? kExitOk : ReportError(st);
+  cmd->add_option("--token", job.token, "Bearer token (default: $AMP_AUTH_TOKEN, then the amp login cache)");
+  cmd->add_flag("--quiet", job.quiet, "Print only the summary and errors");
+
+  // Parallel backfill / hybrid mode (docs/parallel-streaming.md).
+  flags->workers = cmd->add_option("--workers", args->workers,
+                                   "Load in parallel with N workers (1-256): a backfill with "
+                                   "--to-block, else hybrid (catch up, then follow the head)");
+  auto parallel = [&](CLI::Option* opt) {
+    flags->parallel_only.push_back(opt);
+    return opt;
+  };
+  parallel(cmd->add_option("--from-block", args->from_block, "First block to load (default 0)")
+               ->check(kBlockCount));
+  parallel(cmd->add_option("--to-block", args->to_block,
+                           "Last block to load, inclusive, or 'latest' (default): catch up to the "
+                           "head in parallel, then stream live"));
+  flags->partition_size = parallel(cmd->add_option("--partition-size", args->partition_size,
+                           "Blocks per partition (default: the range / --workers)")
+               ->check(kBlockCount));
+  flags->reorg_buffer = parallel(cmd->add_option("--reorg-buffer", args->reorg_buffer,
+                           "Hybrid: the live stream takes over this many blocks before the head "
+                           "(default 200)")
+               ->check(kBlockCount));
+  parallel(cmd->add_option("--source-table", args->source_table,
+                           "The Amp table the query reads, e.g. eth_firehose.blocks (default: the "
+                           "query's single FROM table)"));
+  parallel(cmd->add_flag("--stop-on-error", args->stop_on_error,
+                         "Stop the whole load when a partition fails"));
+  parallel(cmd->add_flag("--dry-run", job.dry_run,
+                         "Print the plan with every rewritten query; write nothing"));
+  parallel(cmd->add_option("--progress", args->progress,
+                           "Live progress line on stderr: auto (on a terminal), always, never"));
+  return [args, flags] {
+    auto job = ToLoadJob(*args, *flags);
+    if (!job.ok()) return ReportError(job.status());
+    return RunLoadJob(*job, [](std::string_view field) { return FlagName(field); });
   };
 }
 

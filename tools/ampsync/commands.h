@@ -18,6 +18,8 @@ CommandRunner RegisterDemoCommand(CLI::App& app);
 CommandRunner RegisterLoadCommand(CLI::App& app);
 CommandRunner RegisterLoadersCommand(CLI::App& app);
 CommandRunner RegisterAuditCommand(CLI::App& app);
+CommandRunner RegisterRunCommand(CLI::App& app);
+CommandRunner RegisterOptimizeCommand(CLI::App& app);
 
 /// Prints "ampsync: error: <message>" to stderr and returns the exit code for `status`.
 int ReportError(const Status& status);

@@ -1,6 +1,8 @@
 #include "devnet_flags.h"
 
+#include <cctype>
 #include <charconv>
+#include <string_view>
 
 namespace amp::cli {
 
@@ -33,6 +35,50 @@ void AddDevnetFlags(CLI::App& cmd, DevnetFlags& flags) {
                  "Fault: latency added to each GetFlightInfo and DoGet");
   cmd.add_option("--bandwidth", o.faults.bandwidth_bytes_per_second,
                  "Fault: per-stream cap in bytes per second (0: unlimited)");
+  cmd.add_option("--fail-queries-touching", flags.fail_queries_touching,
+                 "Fault: batch queries reading any block of A[-B] fail with INTERNAL "
+                 "(suffix :unavailable for UNAVAILABLE), e.g. 5000-5099:unavailable");
+  cmd.add_option("--skew", o.skew,
+                 "Hot ranges: the first --skew-hot-percent % of every --skew-window blocks "
+                 "carry SKEW times the transactions and logs (0/1: off)")
+      ->capture_default_str();
+  cmd.add_option("--skew-window", o.skew_window, "Hot ranges: window size in blocks")
+      ->capture_default_str();
+  cmd.add_option("--skew-hot-percent", o.skew_hot_percent,
+                 "Hot ranges: percent of each window that is hot (1..100)")
+      ->capture_default_str();
+}
+
+Result<DevnetBlockFault> ParseBlockFault(std::string_view text) {
+  DevnetBlockFault fault;
+  auto bad = [&] {
+    return Status::Invalid("--fail-queries-touching must be A or A-B with A <= B, optionally "
+                           "followed by :internal or :unavailable, got '", text, "'");
+  };
+  std::string_view range = text;
+  const size_t colon = text.find(':');
+  if (colon != std::string_view::npos) {
+    range = text.substr(0, colon);
+    std::string code(text.substr(colon + 1));
+    for (char& c : code) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (code == "internal") {
+      fault.code = DevnetFaultCode::kInternal;
+    } else if (code == "unavailable") {
+      fault.code = DevnetFaultCode::kUnavailable;
+    } else {
+      return bad();
+    }
+  }
+  auto number = [](std::string_view s, uint64_t* out) {
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
+  };
+  const size_t dash = range.find('-');
+  if (!number(range.substr(0, dash), &fault.first)) return bad();
+  fault.last = fault.first;
+  if (dash != std::string_view::npos && !number(range.substr(dash + 1), &fault.last)) return bad();
+  if (fault.last < fault.first) return bad();
+  return fault;
 }
 
 Result<DevnetOptions> ToDevnetOptions(const DevnetFlags& flags) {
@@ -57,6 +103,14 @@ Result<DevnetOptions> ToDevnetOptions(const DevnetFlags& flags) {
   o.keep_alive = std::chrono::milliseconds(flags.keep_alive_ms);
   o.faults.message_delay = std::chrono::milliseconds(flags.message_delay_ms);
   o.faults.query_latency = std::chrono::milliseconds(flags.query_latency_ms);
+  if (!flags.fail_queries_touching.empty()) {
+    AMP_ASSIGN_OR_RETURN(auto fault, ParseBlockFault(flags.fail_queries_touching));
+    o.faults.fail_queries_touching = fault;
+  }
+  if (o.skew > 1 && (o.skew_hot_percent < 1 || o.skew_hot_percent > 100)) {
+    return Status::Invalid("--skew-hot-percent must be 1..100, got ", o.skew_hot_percent);
+  }
+  if (o.skew > 1 && o.skew_window < 1) return Status::Invalid("--skew-window must be at least 1");
   return o;
 }
 

@@ -18,7 +18,12 @@ struct DevnetFlags {
   uint64_t keep_alive_ms = 30'000;
   uint64_t message_delay_ms = 0;
   uint64_t query_latency_ms = 0;
+  /// "A", "A-B", optionally ":internal" or ":unavailable" (default internal). Empty: unset.
+  std::string fail_queries_touching;
 };
+
+/// Parses a --fail-queries-touching value; Invalid naming the flag when unusable.
+Result<DevnetBlockFault> ParseBlockFault(std::string_view text);
 
 /// Adds the chain, server and fault flags to `cmd`, with `flags` holding the defaults.
 void AddDevnetFlags(CLI::App& cmd, DevnetFlags& flags);

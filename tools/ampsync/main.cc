@@ -1,27 +1,14 @@
 // ampsync: command-line front end over the amp library. Parsing only; the work is in the
-// library. main() is the one place that turns a Status into an exit code.
+// library. Global options (--log-level, -v) are set up here; exit codes come from ReportError.
 #include <iostream>
 #include <map>
 
 #include <CLI/CLI.hpp>
 
+#include "cli_logging.h"
 #include "commands.h"
 #include "exit_codes.h"
 #include "stop_signal.h"
-
-namespace amp::cli {
-
-int ReportError(const Status& status) {
-  int code = ExitCodeFor(status);
-  if (code == kExitInterrupted) {
-    std::cerr << "ampsync: interrupted\n";
-  } else {
-    std::cerr << "ampsync: error: " << status.message() << "\n";
-  }
-  return code;
-}
-
-}  // namespace amp::cli
 
 int main(int argc, char** argv) {
   using namespace amp::cli;
@@ -29,6 +16,15 @@ int main(int argc, char** argv) {
 
   CLI::App app{"ampsync: load Amp blockchain SQL query results into your own database"};
   app.require_subcommand(1);
+  // Global options, accepted before or after the subcommand.
+  app.fallthrough();
+  std::string log_level = "info";
+  int verbose = 0;
+  CLI::Option* log_level_opt =
+      app.add_option("--log-level", log_level,
+                     "Library log lines on stderr: trace, debug, info, warn, error, off")
+          ->capture_default_str();
+  app.add_flag("-v,--verbose", verbose, "More log output (-v debug, -vv trace)");
   std::map<CLI::App*, CommandRunner> runners;
   auto add = [&](CommandRunner runner) { runners[app.get_subcommands([](CLI::App*) { return true; }).back()] = std::move(runner); };
   add(RegisterQueryCommand(app));
@@ -37,12 +33,19 @@ int main(int argc, char** argv) {
   add(RegisterLoadCommand(app));
   add(RegisterLoadersCommand(app));
   add(RegisterAuditCommand(app));
+  add(RegisterRunCommand(app));
+  add(RegisterOptimizeCommand(app));
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
+  }
+  if (log_level_opt->count() == 0 && verbose > 0) log_level = verbose > 1 ? "trace" : "debug";
+  if (amp::Status st = SetupLogging(log_level); !st.ok()) {
+    std::cerr << "ampsync: error: " << st.message() << "\n";
+    return kExitUsage;
   }
   for (auto& [sub, runner] : runners) {
     if (sub->parsed()) return runner();

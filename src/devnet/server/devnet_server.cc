@@ -39,6 +39,9 @@ devnet::ChainOptions ToChainOptions(const DevnetOptions& o) {
   c.reorg_depth_max = o.reorg_depth_max;
   c.halt_at = o.halt_at;
   c.genesis_time = o.genesis_time;
+  c.skew = o.skew;
+  c.skew_window = o.skew_window;
+  c.skew_hot_percent = o.skew_hot_percent;
   return c;
 }
 
@@ -52,6 +55,19 @@ Status Validate(const DevnetOptions& o) {
   }
   if (o.port < 0 || o.port > 65535) return Status::Invalid("devnet: bad port ", o.port);
   if (o.keep_alive.count() < 0) return Status::Invalid("devnet: keep_alive must be >= 0");
+  if (o.skew > 1) {
+    if (o.skew_window < 1) return Status::Invalid("devnet: skew_window must be at least 1");
+    if (o.skew_hot_percent < 1 || o.skew_hot_percent > 100) {
+      return Status::Invalid("devnet: skew_hot_percent must be 1..100, got ", o.skew_hot_percent);
+    }
+    // A hot block's rows are counted in uint32 and generated in one batch.
+    constexpr uint64_t kMaxRowsPerBlock = 1'000'000;
+    if (uint64_t{o.txs_per_block} * o.skew > kMaxRowsPerBlock ||
+        uint64_t{o.logs_per_block} * o.skew > kMaxRowsPerBlock) {
+      return Status::Invalid("devnet: skew ", o.skew, " makes hot blocks larger than ",
+                             kMaxRowsPerBlock, " rows");
+    }
+  }
   return Status::OK();
 }
 

@@ -106,8 +106,59 @@ std::string FaultsToJson(const DevnetFaults& faults) {
                         {"fail_next_calls", faults.fail_next_calls},
                         {"message_delay_ms", faults.message_delay.count()},
                         {"query_latency_ms", faults.query_latency.count()}};
+  if (const auto& touch = faults.fail_queries_touching) {
+    doc["fail_queries_touching"] = {
+        {"first", touch->first},
+        {"last", touch->last},
+        {"code", touch->code == DevnetFaultCode::kUnavailable ? "UNAVAILABLE" : "INTERNAL"}};
+  }
   return doc.dump();
 }
+
+namespace {
+
+Result<std::optional<DevnetBlockFault>> BlockFaultFromJson(const nlohmann::json& doc) {
+  const char* what = "fail_queries_touching";
+  auto it = doc.find(what);
+  if (it == doc.end() || it->is_null()) return std::optional<DevnetBlockFault>();
+  DevnetBlockFault fault;
+  if (it->is_number_unsigned()) {
+    fault.first = fault.last = it->get<uint64_t>();
+    return std::optional<DevnetBlockFault>(fault);
+  }
+  if (!it->is_object()) {
+    return Status::Invalid(kActionSetFaults, ": '", what,
+                           "' must be a block number or {\"first\":A,\"last\":B,\"code\":C}");
+  }
+  for (auto field = it->begin(); field != it->end(); ++field) {
+    if (field.key() != "first" && field.key() != "last" && field.key() != "code") {
+      return Status::Invalid(kActionSetFaults, ": unknown field '", what, ".", field.key(), "'");
+    }
+  }
+  if (!it->contains("first")) {
+    return Status::Invalid(kActionSetFaults, ": '", what, "' needs 'first'");
+  }
+  AMP_ASSIGN_OR_RETURN(fault.first, UnsignedField(*it, "first", 0, kActionSetFaults));
+  AMP_ASSIGN_OR_RETURN(fault.last, UnsignedField(*it, "last", fault.first, kActionSetFaults));
+  if (fault.last < fault.first) {
+    return Status::Invalid(kActionSetFaults, ": '", what, "' has last < first");
+  }
+  auto code = it->find("code");
+  if (code != it->end()) {
+    const std::string text = code->is_string() ? Lower(code->get<std::string>()) : "";
+    if (text == "internal") {
+      fault.code = DevnetFaultCode::kInternal;
+    } else if (text == "unavailable") {
+      fault.code = DevnetFaultCode::kUnavailable;
+    } else {
+      return Status::Invalid(kActionSetFaults, ": '", what,
+                             ".code' must be \"INTERNAL\" or \"UNAVAILABLE\"");
+    }
+  }
+  return std::optional<DevnetBlockFault>(fault);
+}
+
+}  // namespace
 
 Result<DevnetFaults> FaultsFromJson(std::string_view json) {
   auto doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
@@ -116,7 +167,8 @@ Result<DevnetFaults> FaultsFromJson(std::string_view json) {
   }
   static constexpr const char* kKeys[] = {"bandwidth_bytes_per_second",
                                           "drop_stream_after_messages", "fail_next_calls",
-                                          "message_delay_ms", "query_latency_ms"};
+                                          "message_delay_ms", "query_latency_ms",
+                                          "fail_queries_touching"};
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     if (std::find_if(std::begin(kKeys), std::end(kKeys),
                      [&](const char* k) { return it.key() == k; }) == std::end(kKeys)) {
@@ -135,6 +187,7 @@ Result<DevnetFaults> FaultsFromJson(std::string_view json) {
                        UnsignedField(doc, "query_latency_ms", 0, kActionSetFaults));
   f.message_delay = std::chrono::milliseconds(delay);
   f.query_latency = std::chrono::milliseconds(latency);
+  AMP_ASSIGN_OR_RETURN(f.fail_queries_touching, BlockFaultFromJson(doc));
   return f;
 }
 
@@ -200,6 +253,23 @@ Status FlightService::DoGet(const flight::ServerCallContext& context,
   auto ticket = DecodeTicket(request.ticket);
   if (!ticket.ok()) return Status::Invalid(ticket.status().message());
   AMP_ASSIGN_OR_RETURN(auto plan, PlanSql(ticket->query));
+  if (!ticket->is_streaming) {
+    if (const auto touch = state_->faults.Get().fail_queries_touching) {
+      const sql::BlockBounds bounds = plan->block_bounds();
+      // Only block-range queries (an upper bound on the block): a head query (MAX) or a
+      // full scan is not a partition, and hybrid/backfill planning must still work.
+      const bool bounded = bounds.max != UINT64_MAX;
+      if (bounded && !bounds.empty() && bounds.min <= touch->last && touch->first <= bounds.max) {
+        const std::string message =
+            "injected fault: query reads blocks [" + std::to_string(bounds.min) + ", " +
+            std::to_string(bounds.max) + "], which include failing blocks [" +
+            std::to_string(touch->first) + ", " + std::to_string(touch->last) +
+            "] (fail_queries_touching)";
+        return touch->code == DevnetFaultCode::kUnavailable ? UnavailableError(message)
+                                                             : InternalError(message);
+      }
+    }
+  }
   if (ticket->is_streaming && !plan->is_incremental()) {
     // Amp's wording (flight.rs execute_plan), naming the operation as DataFusion does.
     return Status::Invalid(

@@ -31,7 +31,7 @@ QueryStream::QueryStream(QueryStreamParams params) : p_(std::move(params)) {
   schema_ = p_.plan->output_schema();
   bounds_ = p_.plan->block_bounds();
   const uint64_t per_block =
-      std::max<uint64_t>(1, RowsPerBlock(p_.table, p_.state->chain->options()));
+      std::max<uint64_t>(1, MaxRowsPerBlock(p_.table, p_.state->chain->options()));
   chunk_blocks_ = std::max<uint64_t>(1, kRowsPerChunk / per_block);
 
   if (!p_.streaming) {
@@ -45,6 +45,13 @@ QueryStream::QueryStream(QueryStreamParams params) : p_(std::move(params)) {
     next_block_ = bounds_.min;
     last_block_ = std::min<BlockNumber>(bounds_.max, head);
     any_rows_to_generate_ = !bounds_.empty() && next_block_ <= last_block_;
+    // A query whose answer follows from row counts alone (hybrid mode's head query,
+    // MAX(block_num)) gets an executor that is done() at once: no row is generated.
+    auto rowless = p_.plan->MakeRowlessExecutor(
+        head, [table = p_.table, snapshot = snapshot_](uint64_t first, uint64_t last) {
+          return RowsInBlocks(table, snapshot->options(), first, last);
+        });
+    if (rowless.ok() && *rowless != nullptr) p_.executor = std::move(*rowless);
   } else {
     prev_ = p_.resume;
   }

@@ -7,7 +7,7 @@ For each of the devnet tables `logs` and `transactions` (--rows rows each, defau
   ours     `ampsync load --server <devnet> --query "SELECT * FROM eth_firehose.<t>"
            --to <pg> --table <t>_ours` timed wall-clock from process start to exit (Flight
            read from the devnet, encoding, COPY, commit, table creation included); its peak
-           RSS comes from wait4() ("maximum resident set size"), its batch size is the
+           RSS is the process's own VmHWM (bench/peak_rss.py), its batch size is the
            default (100,000 rows per unit, 64 MiB flush);
   ceiling  `COPY (SELECT * FROM <t>_ours) TO '<file>' (FORMAT binary)` (untimed), then
            `CREATE TABLE <t>_ceiling (LIKE <t>_ours INCLUDING ALL)` (same columns and
@@ -42,6 +42,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pg_suites"))
 import pg_suite_lib as lib  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak_rss import run_measured  # noqa: E402
+
 ROWS_PER_BLOCK = 4
 DEFAULT_BATCH_SIZE = 100_000  # LoadOptions::batch_size, used because no --batch-size is given
 
@@ -53,18 +56,13 @@ def run_ours(suite: lib.Suite, dev: lib.Devnet, pg: lib.PgServer, table: str, ta
     cmd = [suite.ampsync, "load", "--server", dev.url, "--query", f"SELECT * FROM eth_firehose.{table}",
            "--to", pg.uri, "--table", target]
     out_path = suite.workdir / f"ours-{target}.log"
-    with open(out_path, "w") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds, returncode, peak_kib = run_measured(cmd, out_path)
     text = out_path.read_text()
-    lib.check(proc.returncode == 0, f"`{' '.join(cmd)}` exited {proc.returncode}: {text}")
+    lib.check(returncode == 0, f"`{' '.join(cmd)}` exited {returncode}: {text}")
     m = re.search(r"Loaded (\d+) rows to \S+ in ([0-9.]+)s", text)
     lib.check(m is not None, f"no 'Loaded' line from the loader: {text}")
     return {"seconds": seconds, "unit_seconds": float(m.group(2)), "rows": int(m.group(1)),
-            "rss_kib": usage.ru_maxrss}
+            "rss_kib": peak_kib}
 
 
 def run_ceiling(pg: lib.PgServer, source: str, target: str, path: str) -> float:
@@ -138,7 +136,7 @@ def bench(suite: lib.Suite) -> None:
         ratio = r["ceiling"] / r["ours"]
         print(f"{table:<13} {r['rows']:>8} {mb:>7.1f} | {r['ours']:>7.3f} {r['rows'] / r['ours']:>9.0f} "
               f"{mb / r['ours']:>7.1f} | {r['ceiling']:>7.3f} {r['rows'] / r['ceiling']:>9.0f} "
-              f"{mb / r['ceiling']:>7.1f} | {ratio:>11.2f}x | maximum resident set size "
+              f"{mb / r['ceiling']:>7.1f} | {ratio:>11.2f}x | peak RSS "
               f"{r['rss_kib'] / 1024:.0f} MiB (batch size {DEFAULT_BATCH_SIZE} rows)")
     print()
     print("ours counts the whole `ampsync load` process; the loader's own unit time "

@@ -13,7 +13,7 @@ redis-benchmark's pipelined SET on the same server, in the same run.
            server: every HSET and ZADD of the rows plus MULTI/EXEC, the type-check EVALSHA,
            INCRBY and SCRIPT LOAD calls); commands/s = that count / wall time.
            Also: rows/s, and MB/s into the server (INFO stats total_net_input_bytes
-           before and after). Peak RSS comes from wait4() ("maximum resident set size");
+           before and after). Peak RSS is the process's own VmHWM (bench/peak_rss.py);
            server memory is INFO used_memory after the load.
   ceiling  `redis-benchmark -P 16 -t set -n <N> -d 3 -q` against the same redis-server
            (16-deep pipelines, 50 clients: redis-benchmark's defaults), its SET requests
@@ -49,6 +49,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "redis_suites"))
 import redis_suite_lib as lib  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak_rss import run_measured  # noqa: E402
+
 ROWS_PER_BLOCK = 4
 
 
@@ -62,12 +65,7 @@ def run_ours(suite, dev, server, table: str, structure: str) -> dict:
     cmd = [suite.ampsync, "load", "--server", dev.url, "--query", f"SELECT * FROM eth_firehose.{table}",
            "--to", f"{server.uri}?data_structure={structure}", "--table", table]
     out_path = suite.workdir / f"ours-{table}-{structure}.log"
-    with open(out_path, "w") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-    rc = os.waitstatus_to_exitcode(status)
+    seconds, rc, peak_kib = run_measured(cmd, out_path)
     text = out_path.read_text()
     lib.check(rc == 0, f"`{' '.join(cmd)}` exited {rc}: {text}")
     after = counts()
@@ -81,7 +79,7 @@ def run_ours(suite, dev, server, table: str, structure: str) -> dict:
     # Bytes we sent, as the server counts them (minus the INFO requests of counts(), ~100 B).
     sent_bytes = after[2] - before[2]
     return {"seconds": seconds, "rows": rows, "commands": sent, "bytes": sent_bytes,
-            "rss_kib": usage.ru_maxrss, "unit_seconds": commit_s,
+            "rss_kib": peak_kib, "unit_seconds": commit_s,
             "used_memory": int(server.r.info("memory")["used_memory"])}
 
 

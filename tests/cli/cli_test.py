@@ -27,6 +27,7 @@ import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,44 @@ def check_parallel_load(amp: str, dev: Devnet, env: dict) -> None:
     expect(run(amp, "run", good, "--dry-run", env=env), 0, '"block_num" >= 35 AND "block_num" < 45')
 
 
+def check_optimize(amp: str, dev: Devnet, env: dict) -> None:
+    """`ampsync optimize`: many small Delta files (one per microbatch of a streaming load)
+    become one, the rows stay; an unknown table or a loader without optimize: exit 3."""
+    import glob
+    import json
+    import tempfile
+    root = tempfile.mkdtemp(prefix="amp-cli-optimize-")
+    try:
+        to = f"delta://{root}"
+        cp = run(amp, "load", "--server", dev.url, "--query", "SELECT * FROM eth_firehose.logs",
+                 "--to", to, "--table", "logs", "--workers", "5", "--to-block", "49",
+                 "--partition-size", "10", "--batch-size", "20", env=env)
+        expect(cp, 0)
+
+        def live_files() -> set[str]:
+            files: set[str] = set()
+            for path in sorted(glob.glob(f"{root}/logs/_delta_log/*.json")):
+                for line in open(path):
+                    action = json.loads(line)
+                    if "add" in action:
+                        files.add(action["add"]["path"])
+                    if "remove" in action:
+                        files.discard(action["remove"]["path"])
+            return files
+        before = live_files()
+        assert len(before) > 1, f"expected several files before optimize, got {before}"
+        expect(run(amp, "optimize", "--to", to, "--table", "logs", env=env), 0, "optimized logs")
+        after = live_files()
+        assert len(after) == 1, f"optimize left {len(after)} files"
+        audit = run(amp, "audit", "--server", dev.url, "--query", "SELECT * FROM eth_firehose.logs",
+                    "--to", to, "--table", "logs", "--to-block", "49", env=env)
+        expect(audit, 0, "OK")
+        expect(run(amp, "optimize", "--to", to, "--table", "nope", env=env), 3, "nope")
+        expect(run(amp, "optimize", "--to", "memory://x", "--table", "nope", env=env), 3, "does not exist")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ampsync", required=True)
@@ -191,6 +230,7 @@ def main() -> int:
         assert rows[0]["hash"].startswith("0x") and len(rows[0]["hash"]) == 66, rows
 
         check_parallel_load(amp, dev, env)
+        check_optimize(amp, dev, env)
 
         # Ctrl+C during a stream that is idle at the head: exit 130 within seconds.
         p = subprocess.Popen([amp, "query", *s, "--stream", "--format", "csv",

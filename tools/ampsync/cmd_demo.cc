@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "amp/audit.h"
 #include "amp/client.h"
 #include "amp/load.h"
@@ -136,6 +138,11 @@ Status RunDemo(const DemoArgs& args) {
     load->table = table;
     load->query = std::string("SELECT * FROM eth_firehose.") + table;
     loads.push_back(std::move(load));
+  }
+  // On a terminal the progress line replaces the workers' INFO lines (--log-level debug
+  // brings them back); redirected output keeps them.
+  if (isatty(STDOUT_FILENO) && spdlog::get_level() == spdlog::level::info) {
+    spdlog::set_level(spdlog::level::warn);
   }
   const auto started = Clock::now();
   for (auto& l : loads) {

@@ -64,6 +64,12 @@ def run_ours(suite, dev, server, table: str, structure: str) -> dict:
     before = counts()
     cmd = [suite.ampsync, "load", "--server", dev.url, "--query", f"SELECT * FROM eth_firehose.{table}",
            "--to", f"{server.uri}?data_structure={structure}", "--table", table]
+    if suite.args.workers > 1:
+        # A parallel backfill: one session per worker, so one session's EXEC overlaps the
+        # others' encoding and sending.
+        cmd += ["--workers", str(suite.args.workers), "--to-block", str(suite.args.last_block),
+                "--source-table", f"eth_firehose.{table}", "--batch-size", "25000",
+                "--progress", "never"]
     out_path = suite.workdir / f"ours-{table}-{structure}.log"
     seconds, rc, peak_kib = run_measured(cmd, out_path)
     text = out_path.read_text()
@@ -106,6 +112,7 @@ def bench(suite) -> None:
     args = suite.args
     server = lib.redis_server(suite)
     blocks = max(1, args.rows // ROWS_PER_BLOCK)
+    args.last_block = blocks - 1
     dev = suite.devnet("--seed", "3", "--history", str(blocks), "--block-time", "0",
                        "--logs-per-block", str(ROWS_PER_BLOCK), "--txs-per-block", str(ROWS_PER_BLOCK))
     structures = args.structures.split(",")
@@ -187,6 +194,8 @@ def report(args, structure: str, ours_runs: list, ceiling: float) -> float:
 def main() -> int:
     ap = lib.common_args(__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="> 1: load as a parallel backfill with this many workers (sessions)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--table", default="logs", choices=["logs", "transactions"])
     ap.add_argument("--structures", default="hash,string",

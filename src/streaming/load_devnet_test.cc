@@ -20,6 +20,7 @@
 #include "amp/devnet.h"
 #include "amp/load.h"
 #include "loaders/memory/memory_loader.h"
+#include "streaming/testing/devnet_memory_fixture.h"
 
 namespace amp {
 namespace {
@@ -82,34 +83,8 @@ class Collector {
   std::thread thread_;
 };
 
-class LoadDevnetTest : public ::testing::Test {
+class LoadDevnetTest : public testing::DevnetMemoryTest {
  protected:
-  void SetUp() override {
-    // Keep a developer's own Amp login out of the test.
-    if (const char* home = std::getenv("HOME")) saved_home_ = home;
-    std::string tmpl = (std::filesystem::temp_directory_path() / "amp_load_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    home_ = tmpl;
-    setenv("HOME", home_.c_str(), 1);
-    unsetenv("AMP_AUTH_TOKEN");
-    store_name_ = std::string("load_devnet_") +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    MemoryStore::Drop(store_name_);
-    store_ = MemoryStore::Get(store_name_);
-  }
-
-  void TearDown() override {
-    client_.reset();
-    if (server_) {
-      EXPECT_TRUE(server_->Shutdown().ok());
-    }
-    server_.reset();
-    MemoryStore::Drop(store_name_);
-    if (saved_home_) setenv("HOME", saved_home_->c_str(), 1);
-    std::error_code ignored;
-    std::filesystem::remove_all(home_, ignored);
-  }
-
   /// 105 static blocks (microbatches of 10: the last catch-up one is short, i.e. live),
   /// no live production unless asked.
   static DevnetOptions SmallDevnet() {
@@ -124,14 +99,7 @@ class LoadDevnetTest : public ::testing::Test {
     return o;
   }
 
-  void Start(DevnetOptions options = SmallDevnet()) {
-    auto server = DevnetServer::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server);
-    client_ = std::make_unique<Client>(server_->url());
-    ASSERT_OK(client_->status());
-    ASSERT_OK(client_->configure_connection("dest", "memory", {{"name", store_name_}}));
-  }
+  void Start(DevnetOptions options = SmallDevnet()) { DevnetMemoryTest::Start(options); }
 
   static LoadOptions Fast(LoadOptions o = {}) {
     o.retry.initial_backoff = 2ms;
@@ -150,24 +118,7 @@ class LoadDevnetTest : public ::testing::Test {
 
   /// Waits until the committed checkpoint of `query` is the devnet's canonical head.
   ::testing::AssertionResult CaughtUp(const std::string& query, std::chrono::milliseconds timeout = 15s) {
-    const std::string id = MakeStreamId(query, "logs");
-    const auto deadline = Clock::now() + timeout;
-    std::string last = "(none)";
-    while (Clock::now() < deadline) {
-      const BlockNumber head = server_->Head();
-      auto canonical = server_->CanonicalRange(head, head);
-      if (auto cp = store_->checkpoint(id)) {
-        last = cp->cursor.ToJson();
-        auto it = cp->cursor.networks.find("mainnet");
-        if (canonical.ok() && it != cp->cursor.networks.end() && it->second.number == head &&
-            it->second.hash == canonical->hash) {
-          return ::testing::AssertionSuccess();
-        }
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    return ::testing::AssertionFailure() << "not caught up with head " << server_->Head()
-                                         << "; last checkpoint " << last;
+    return CheckpointAtHead(MakeStreamId(query, "logs"), timeout);
   }
 
   /// The oracle: canonical rows of blocks [0, head] with `columns` (all when empty).
@@ -216,12 +167,6 @@ class LoadDevnetTest : public ::testing::Test {
     }
   }
 
-  std::optional<std::string> saved_home_;
-  std::string home_;
-  std::string store_name_;
-  std::shared_ptr<MemoryStore> store_;
-  std::unique_ptr<DevnetServer> server_;
-  std::unique_ptr<Client> client_;
 };
 
 // --- Commit cadence. ---

@@ -25,6 +25,7 @@
 #include "amp/parallel.h"
 #include "loaders/memory/memory_loader.h"
 #include "parallel/partition_planner.h"
+#include "streaming/testing/devnet_memory_fixture.h"
 
 namespace amp {
 namespace {
@@ -52,31 +53,8 @@ std::shared_ptr<arrow::Table> Sorted(const std::shared_ptr<arrow::Table>& table)
   return arrow::compute::Take(table, indices).ValueOrDie().table()->CombineChunks().ValueOrDie();
 }
 
-class ParallelLoadTest : public ::testing::Test {
+class ParallelLoadTest : public testing::DevnetMemoryTest {
  protected:
-  void SetUp() override {
-    if (const char* home = std::getenv("HOME")) saved_home_ = home;
-    std::string tmpl = (std::filesystem::temp_directory_path() / "amp_parallel_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    home_ = tmpl;
-    setenv("HOME", home_.c_str(), 1);
-    unsetenv("AMP_AUTH_TOKEN");
-    store_name_ = std::string("parallel_") +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    MemoryStore::Drop(store_name_);
-    store_ = MemoryStore::Get(store_name_);
-  }
-
-  void TearDown() override {
-    client_.reset();
-    if (server_) EXPECT_TRUE(server_->Shutdown().ok());
-    server_.reset();
-    MemoryStore::Drop(store_name_);
-    if (saved_home_) setenv("HOME", saved_home_->c_str(), 1);
-    std::error_code ignored;
-    std::filesystem::remove_all(home_, ignored);
-  }
-
   static DevnetOptions StaticChain(uint64_t history) {
     DevnetOptions o;
     o.port = 0;
@@ -87,15 +65,6 @@ class ParallelLoadTest : public ::testing::Test {
     o.microbatch_blocks = 50;
     o.keep_alive = 60'000ms;
     return o;
-  }
-
-  void Start(DevnetOptions options) {
-    auto server = DevnetServer::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server);
-    client_ = std::make_unique<Client>(server_->url());
-    ASSERT_OK(client_->status());
-    ASSERT_OK(client_->configure_connection("dest", "memory", {{"name", store_name_}}));
   }
 
   static ParallelConfig Config(int workers, std::optional<BlockNumber> min,
@@ -147,12 +116,6 @@ class ParallelLoadTest : public ::testing::Test {
     }
   }
 
-  std::optional<std::string> saved_home_;
-  std::string home_;
-  std::string store_name_;
-  std::shared_ptr<MemoryStore> store_;
-  std::unique_ptr<DevnetServer> server_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(ParallelLoadTest, HistoricalLoadEqualsTheChainWithOneResultPerPartition) {
@@ -361,24 +324,7 @@ class HybridTest : public ParallelLoadTest {
  protected:
   /// Waits until the live stream's checkpoint is the canonical head.
   ::testing::AssertionResult LiveAtHead(const std::string& query, std::chrono::milliseconds timeout = 20s) {
-    const std::string id = MakeStreamId(query, "logs");
-    const auto deadline = Clock::now() + timeout;
-    std::string last = "(none)";
-    while (Clock::now() < deadline) {
-      const BlockNumber head = server_->Head();
-      auto canonical = server_->CanonicalRange(head, head);
-      if (auto cp = store_->checkpoint(id)) {
-        last = cp->cursor.ToJson();
-        auto it = cp->cursor.networks.find("mainnet");
-        if (canonical.ok() && it != cp->cursor.networks.end() && it->second.number == head &&
-            it->second.hash == canonical->hash) {
-          return ::testing::AssertionSuccess();
-        }
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    return ::testing::AssertionFailure() << "live stream not at head " << server_->Head()
-                                         << "; last checkpoint " << last;
+    return CheckpointAtHead(MakeStreamId(query, "logs"), timeout);
   }
 
   struct Collected {

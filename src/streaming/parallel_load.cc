@@ -513,8 +513,12 @@ class ParallelRun {
     Status st;
     for (int failures = 0;;) {
       ++attempts;
-      st = Attempt(worker, p, session, state, failures > 0);
+      const BlockNumber before = state.next;
+      st = Attempt(worker, p, session, state, attempts > 1);
       if (st.ok() || Stopping()) break;
+      // As for streaming loads (RetryOptions), the count restarts after a commit: only
+      // consecutive failures without progress exhaust the retries.
+      if (state.next > before) failures = 0;
       if (ClassOf(st) == ErrorClass::kFatal || backoff.Exhausted(++failures)) break;
       spdlog::warn("Partition {} (blocks {} to {}): {}; retrying from block {} (attempt {})",
                    p.partition_id, p.start, p.end, st.ToString(), state.next, attempts + 1);

@@ -1,4 +1,5 @@
-"""Shared machinery of the Delta Lake end-to-end suites (tests/delta_suites/*_suite.py).
+"""Shared machinery of the Delta Lake end-to-end suites (tests/delta_suites/*_suite.py
+and, through tests/shared_suites/destinations.py, the shared reorg and crash suites).
 
 Built on the generic parts of tests/pg_suites/pg_suite_lib.py (Suite, Devnet, Producer,
 Loader, run_load, canonical_tuples, compare_rows), with the destination side replaced:
@@ -130,8 +131,8 @@ def committed_cursors(root: Path) -> dict[str, tuple[int, str]]:
 def wait_at_head(root: Path, loaders: Sequence[lib.Loader], head: tuple[int, str],
                  timeout: float = 120, what: str = "",
                  nudge: Optional[Callable[[], Optional[tuple[int, str]]]] = None,
-                 stall: float = 1.0) -> Optional[tuple[int, str]]:
-    """pg_suite_lib.wait_at_head on the Delta checkpoints."""
+                 stall: float = 1.0, interval: float = 0.05) -> Optional[tuple[int, str]]:
+    """pg_suite_lib.wait_at_head on the Delta checkpoints, polling every `interval` s."""
     deadline = time.monotonic() + timeout
     last: dict = {}
     last_change = time.monotonic()
@@ -154,7 +155,7 @@ def wait_at_head(root: Path, loaders: Sequence[lib.Loader], head: tuple[int, str
             raise SuiteFailure(
                 f"{what}: checkpoints did not reach head {head} within {timeout}s: "
                 + ", ".join(f"{ld.table}={last.get(ld.table)}" for ld in loaders))
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Shared machinery of the PostgreSQL end-to-end suites (tests/pg_suites/*_suite.py).
+"""Shared machinery of the PostgreSQL end-to-end suites (tests/pg_suites/*_suite.py
+and, through tests/shared_suites/destinations.py, the shared reorg and crash suites).
 
 Every suite runs the real binaries: a throwaway PostgreSQL (scripts/pg start into a temp
 dir, stopped at exit even on failure), `ampsync devnet` subprocesses on free ports, and

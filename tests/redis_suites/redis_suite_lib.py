@@ -1,4 +1,5 @@
-"""Shared machinery of the Redis end-to-end suites (tests/redis_suites/*_suite.py).
+"""Shared machinery of the Redis end-to-end suites (tests/redis_suites/*_suite.py
+and, through tests/shared_suites/destinations.py, the shared reorg and crash suites).
 
 Builds on the generic parts of tests/pg_suites/pg_suite_lib.py (Suite, Devnet, Producer,
 Loader, run_load, compare_rows, log/check) and adds what is Redis-specific:

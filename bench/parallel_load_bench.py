@@ -32,14 +32,15 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pg_suites"))
 import pg_suite_lib as lib  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak_rss import run_measured  # noqa: E402
 
 TABLE = "bench_parallel"
 QUERY = "SELECT * FROM eth_firehose.transactions"
@@ -50,18 +51,6 @@ def measure_bytes(dev: lib.Devnet, last: int) -> tuple[int, int]:
     """(rows, Arrow body bytes) of the benchmark's range, read once without faults."""
     table, _ = dev.batch_query(f"{QUERY} WHERE block_num >= 0 AND block_num <= {last}")
     return table.num_rows, sum(b.nbytes for b in table.to_batches())
-
-
-def vm_hwm_kib(pid: int) -> int:
-    """VmHWM (peak resident set, KiB) of a running process; 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def run_load(suite: lib.Suite, dev: lib.Devnet, pg: lib.PgServer, workers: int, last: int,
@@ -76,23 +65,10 @@ def run_load(suite: lib.Suite, dev: lib.Devnet, pg: lib.PgServer, workers: int, 
            "--batch-size", str(batch_size), "--source-table", "eth_firehose.transactions",
            "--progress", "never", "--quiet"]
     log_path = suite.workdir / f"load-{workers}.log"
-    with open(log_path, "w") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(lib.guarded(cmd), stdout=out, stderr=subprocess.STDOUT)
-        # Peak RSS: the process's own high-water mark (VmHWM), polled until it exits.
-        # wait4's ru_maxrss is not usable here: it includes the moments between fork and
-        # exec, when the child's resident set is this Python process (pyarrow loaded).
-        hwm_kib = 0
-        while True:
-            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
-            if pid != 0:
-                break
-            hwm_kib = max(hwm_kib, vm_hwm_kib(proc.pid))
-            time.sleep(0.01)
-        seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    # Peak RSS: the process's own high-water mark (VmHWM; see peak_rss.py).
+    seconds, returncode, hwm_kib = run_measured(lib.guarded(cmd), log_path)
     text = log_path.read_text(errors="replace")
-    lib.check(proc.returncode == 0, f"`{' '.join(cmd)}` exited {proc.returncode}: {text[-3000:]}")
+    lib.check(returncode == 0, f"`{' '.join(cmd)}` exited {returncode}: {text[-3000:]}")
     rows = int(pg.scalar(f"SELECT count(*) FROM {TABLE}"))
     return {"workers": workers, "seconds": seconds, "rows": rows, "rss_kib": hwm_kib}
 

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <arrow/util/string.h>  // AsciiEqualsCaseInsensitive
+
 namespace amp::flight {
 namespace {
 
@@ -20,17 +22,6 @@ bool IsWordStart(char c) {
 }
 bool IsWordChar(char c) {
   return IsWordStart(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$';
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // Splits `sql` into tokens, dropping whitespace and comments. Unterminated literals or
@@ -140,7 +131,7 @@ bool ContinuesExpression(const Token& next) {
   }
   if (next.kind == TokenKind::kWord) {
     for (std::string_view op : {"and", "or", "is", "not", "in", "like", "ilike", "between"}) {
-      if (EqualsIgnoreCase(next.text, op)) return true;
+      if (arrow::internal::AsciiEqualsCaseInsensitive(next.text, op)) return true;
     }
   }
   return false;
@@ -161,7 +152,7 @@ bool SqlRequestsStreaming(std::string_view sql) {
       if (depth > 0) --depth;
       continue;
     }
-    if (depth != 0 || t.kind != TokenKind::kWord || !EqualsIgnoreCase(t.text, "settings")) {
+    if (depth != 0 || t.kind != TokenKind::kWord || !arrow::internal::AsciiEqualsCaseInsensitive(t.text, "settings")) {
       continue;
     }
     // SETTINGS key = value [, key = value]*
@@ -173,8 +164,8 @@ bool SqlRequestsStreaming(std::string_view sql) {
       const Token& value = tokens[j + 2];
       // Only a bare boolean literal counts: `true AND x` or `true = y` is an expression.
       bool value_ends = j + 3 >= tokens.size() || !ContinuesExpression(tokens[j + 3]);
-      if (EqualsIgnoreCase(key.text, "stream") && value.kind == TokenKind::kWord &&
-          EqualsIgnoreCase(value.text, "true") && value_ends) {
+      if (arrow::internal::AsciiEqualsCaseInsensitive(key.text, "stream") && value.kind == TokenKind::kWord &&
+          arrow::internal::AsciiEqualsCaseInsensitive(value.text, "true") && value_ends) {
         return true;
       }
       if (j + 3 < tokens.size() && IsPunct(tokens[j + 3], ',')) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <arrow/util/string.h>  // AsciiEqualsCaseInsensitive
+
 namespace amp::parallel {
 namespace {
 
@@ -42,17 +44,6 @@ bool IsSpace(char c) {
 bool IsWordChar(char c) {
   auto u = static_cast<unsigned char>(c);
   return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 Status LexError(const std::string& what, size_t offset) {
@@ -184,7 +175,7 @@ bool IsPunct(std::string_view sql, const Token& t, char c) {
 }
 
 bool IsKeyword(std::string_view sql, const Token& t, std::string_view keyword) {
-  return t.kind == TokenKind::kWord && EqualsIgnoreCase(Text(sql, t), keyword);
+  return t.kind == TokenKind::kWord && arrow::internal::AsciiEqualsCaseInsensitive(Text(sql, t), keyword);
 }
 
 // The identifier a key token names: unquoted as written, quoted without its quotes.
@@ -209,7 +200,7 @@ bool PrecedesIdentifier(std::string_view sql, const Token& t) {
       "WHERE",  "HAVING",   "WHEN", "THEN", "ELSE", "IN",  "IS",    "LIKE",
       "ILIKE",  "BETWEEN",  "CASE", "ALL",  "ANY",  "FROM", "JOIN", "USING"};
   for (std::string_view w : kWords) {
-    if (EqualsIgnoreCase(Text(sql, t), w)) return true;
+    if (arrow::internal::AsciiEqualsCaseInsensitive(Text(sql, t), w)) return true;
   }
   return false;
 }
@@ -280,7 +271,7 @@ Status ParseSettings(std::string_view sql, const std::vector<const Token*>& code
     }
     value += Text(sql, *code[i]);
     ++i;
-    if (EqualsIgnoreCase(IdentifierName(sql, key), "stream")) {
+    if (arrow::internal::AsciiEqualsCaseInsensitive(IdentifierName(sql, key), "stream")) {
       out->had_stream_setting = true;
       out->stream_value = value;
     } else {

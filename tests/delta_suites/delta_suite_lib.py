@@ -132,30 +132,9 @@ def wait_at_head(root: Path, loaders: Sequence[lib.Loader], head: tuple[int, str
                  timeout: float = 120, what: str = "",
                  nudge: Optional[Callable[[], Optional[tuple[int, str]]]] = None,
                  stall: float = 1.0, interval: float = 0.05) -> Optional[tuple[int, str]]:
-    """pg_suite_lib.wait_at_head on the Delta checkpoints, polling every `interval` s."""
-    deadline = time.monotonic() + timeout
-    last: dict = {}
-    last_change = time.monotonic()
-    while True:
-        for ld in loaders:
-            check(ld.alive(), f"{what}: {ld.describe()}")
-        current = committed_cursors(root)
-        if all(current.get(ld.table) == head for ld in loaders):
-            return head
-        now = time.monotonic()
-        if current != last:
-            last, last_change = current, now
-        elif nudge is not None and now - last_change > stall:
-            moved = nudge()
-            if moved is None:
-                return None
-            head = moved
-            last_change = now
-        if now > deadline:
-            raise SuiteFailure(
-                f"{what}: checkpoints did not reach head {head} within {timeout}s: "
-                + ", ".join(f"{ld.table}={last.get(ld.table)}" for ld in loaders))
-        time.sleep(interval)
+    """pg_suite_lib.wait_until_at_head on the Delta checkpoints, polling every `interval` s."""
+    return lib.wait_until_at_head(lambda: committed_cursors(root), loaders, head, timeout, what,
+                                  nudge, stall, interval)
 
 
 # ---------------------------------------------------------------------------------------

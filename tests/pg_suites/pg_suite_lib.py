@@ -641,25 +641,27 @@ def checkpoints(pg: PgServer, retry_for: float = 30) -> dict[str, tuple[int, str
     return out
 
 
-def wait_at_head(pg: PgServer, loaders: Sequence[Loader], head: tuple[int, str],
-                 timeout: float = 120, what: str = "",
-                 nudge: Optional[Callable[[], Optional[tuple[int, str]]]] = None,
-                 stall: float = 1.0) -> Optional[tuple[int, str]]:
-    """Waits until every loader's table has committed exactly `head` (number and hash).
-    Fails at once when a loader exits.
+def wait_until_at_head(read_checkpoints: Callable[[], dict], loaders: Sequence[Loader],
+                       head: tuple[int, str], timeout: float = 120, what: str = "",
+                       nudge: Optional[Callable[[], Optional[tuple[int, str]]]] = None,
+                       stall: float = 1.0, interval: float = 0.02) -> Optional[tuple[int, str]]:
+    """Waits until every loader's table has committed exactly `head` (number and hash),
+    reading the committed checkpoints ({table: (number, hash)}) with `read_checkpoints`
+    every `interval` seconds; the destination libraries pass their own reader. Fails at once
+    when a loader exits.
 
     nudge: called (and the target moved to the head it returns) when some loader is behind
-    and no checkpoint has moved for `stall` seconds; if it returns None, so does this. The load cadence (amp/load.h) keeps a
-    unit open when the stream's last microbatch was full-sized, until the next block's
-    microbatch arrives; a chain that stops right there needs one more block. Returns the
-    head finally reached."""
+    and no checkpoint has moved for `stall` seconds; if it returns None, so does this. The
+    load cadence (amp/load.h) keeps a unit open when the stream's last microbatch was
+    full-sized, until the next block's microbatch arrives; a chain that stops right there
+    needs one more block. Returns the head finally reached."""
     deadline = time.monotonic() + timeout
     last: dict = {}
     last_change = time.monotonic()
     while True:
         for ld in loaders:
             check(ld.alive(), f"{what}: {ld.describe()}")
-        current = checkpoints(pg)
+        current = read_checkpoints()
         if all(current.get(ld.table) == head for ld in loaders):
             return head
         now = time.monotonic()
@@ -675,7 +677,15 @@ def wait_at_head(pg: PgServer, loaders: Sequence[Loader], head: tuple[int, str],
             raise SuiteFailure(
                 f"{what}: checkpoints did not reach head {head} within {timeout}s: "
                 + ", ".join(f"{ld.table}={last.get(ld.table)}" for ld in loaders))
-        time.sleep(0.02)
+        time.sleep(interval)
+
+
+def wait_at_head(pg: PgServer, loaders: Sequence[Loader], head: tuple[int, str],
+                 timeout: float = 120, what: str = "",
+                 nudge: Optional[Callable[[], Optional[tuple[int, str]]]] = None,
+                 stall: float = 1.0) -> Optional[tuple[int, str]]:
+    """wait_until_at_head on the PostgreSQL checkpoints."""
+    return wait_until_at_head(lambda: checkpoints(pg), loaders, head, timeout, what, nudge, stall)
 
 
 # ---------------------------------------------------------------------------------------

@@ -249,30 +249,10 @@ def wait_at_head(server: RedisServer, loaders: Sequence[pglib.Loader], head: tup
                  timeout: float = 120, what: str = "",
                  nudge: Optional[Callable[[], Optional[tuple[int, str]]]] = None,
                  stall: float = 1.0) -> Optional[tuple[int, str]]:
-    """As pg_suite_lib.wait_at_head, reading the checkpoints from Redis."""
-    deadline = time.monotonic() + timeout
-    last: dict = {}
-    last_change = time.monotonic()
+    """pg_suite_lib.wait_until_at_head, reading the checkpoints from Redis."""
     tables = [ld.table for ld in loaders]
-    while True:
-        for ld in loaders:
-            check(ld.alive(), f"{what}: {ld.describe()}")
-        current = checkpoints(server, tables)
-        if all(current.get(ld.table) == head for ld in loaders):
-            return head
-        now = time.monotonic()
-        if current != last:
-            last, last_change = current, now
-        elif nudge is not None and now - last_change > stall:
-            moved = nudge()
-            if moved is None:
-                return None
-            head = moved
-            last_change = now
-        if now > deadline:
-            raise SuiteFailure(f"{what}: checkpoints did not reach head {head} within {timeout}s: "
-                               + ", ".join(f"{t}={last.get(t)}" for t in tables))
-        time.sleep(0.02)
+    return pglib.wait_until_at_head(lambda: checkpoints(server, tables), loaders, head, timeout,
+                                    what, nudge, stall)
 
 
 def ampsync_clients(server: RedisServer, name: str = "ampsync") -> list[dict]:

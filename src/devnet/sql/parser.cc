@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <arrow/util/string.h>  // AsciiEqualsCaseInsensitive
+
 namespace amp::devnet::sql {
 namespace {
 
@@ -23,17 +25,6 @@ struct Token {
   std::string raw;   // hex: as written
   size_t pos = 0;
 };
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -236,7 +227,7 @@ constexpr std::string_view kReserved[] = {
 bool IsReservedWord(const Token& t) {
   if (t.kind != Tok::kWord) return false;
   for (std::string_view kw : kReserved) {
-    if (IEquals(t.text, kw)) return true;
+    if (arrow::internal::AsciiEqualsCaseInsensitive(t.text, kw)) return true;
   }
   return false;
 }
@@ -285,7 +276,7 @@ class Parser {
     return t;
   }
   static bool Kw(const Token& t, std::string_view kw) {
-    return t.kind == Tok::kWord && IEquals(t.text, kw);
+    return t.kind == Tok::kWord && arrow::internal::AsciiEqualsCaseInsensitive(t.text, kw);
   }
   static bool IsSymbol(const Token& t, std::string_view s) {
     return t.kind == Tok::kSymbol && t.text == s;

@@ -35,8 +35,8 @@
 //     Bad action bodies are INVALID_ARGUMENT. Actions are never subject to faults or auth.
 //   - Optional bearer-token check (`require_token`), which Amp leaves to its gateway.
 //   - Streams stop with UNAVAILABLE on Shutdown (Amp's server just goes away).
-//   - A ticket with trailing bytes is rejected (Amp's bincode decoding may accept it); an
-//     empty amp-resume cursor (`{}`) means "from the beginning".
+//   - A ticket with trailing bytes is rejected (Amp's bincode decoding may accept it).
+//   docs/devnet.md ("devnet vs ampd") lists every known difference.
 //   - No HTTP /healthz on the Flight port (Arrow's gRPC server cannot share it).
 //
 // Thread-safety: every DevnetServer method may be called from any thread, concurrently.
@@ -49,6 +49,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "amp/status.h"
 #include "amp/types.h"
@@ -106,12 +107,25 @@ struct DevnetFaults {
   friend bool operator==(const DevnetFaults&, const DevnetFaults&) = default;
 };
 
+/// How query results are cut into FlightData messages.
+enum class DevnetChunking {
+  /// About 2 MiB per message (Amp's split_batch_for_grpc_response target), many blocks
+  /// each: the fewest messages.
+  kLarge,
+  /// As ampd serves a chain it syncs live: one message per storage file, and ampd writes
+  /// a file per block or few blocks, so here one data message per source block that has
+  /// output rows (split further only past ~2 MiB), and the keep-alive at microbatch start
+  /// only on a stream's first microbatch and every 8th after (ampd's usually skips it).
+  kAmpd,
+};
+
 /// \brief Chain, server and fault settings of a devnet.
 struct DevnetOptions {
   // --- The synthetic chain (deterministic in these fields). ---
   uint64_t seed = 1;
   std::string network = "mainnet";
-  /// Blocks present at start: 0..history-1 (>= 1).
+  /// Blocks present at start: 0..history-1. 0: none; every table is "nothing synced"
+  /// (streaming queries get ampd's empty answer) until the first live block, block 0.
   uint64_t history = 10'000;
   /// Milliseconds between live blocks after start (0 = no live production).
   uint64_t block_time_ms = 1'000;
@@ -147,6 +161,16 @@ struct DevnetOptions {
   /// Also send a keep-alive at the start of every microbatch, as Amp's immediately-ticking
   /// tokio interval usually does.
   bool keep_alive_at_microbatch_start = true;
+  /// Tables ("blocks", "transactions", "logs") that stay empty while the others grow, as a
+  /// deployed table ampd has synced nothing of yet: a streaming query on one gets the
+  /// schema, one 0-row batch `{"ranges":[],"ranges_complete":true}` and a normal end of
+  /// stream; a batch query gets no rows and ranges []; CanonicalRows returns 0 rows.
+  std::vector<std::string> unsynced_tables;
+  DevnetChunking chunking = DevnetChunking::kLarge;
+  /// A reorg reaches the wire this long after it happened (ampd notices one seconds late):
+  /// until then queries see the chain as it was just before it (no newer block either), so
+  /// blocks orphaned by a second reorg in between never reach the wire. 0: at once.
+  std::chrono::milliseconds reorg_delay{0};
   /// Non-empty: GetFlightInfo and DoGet require `authorization: Bearer <require_token>`
   /// (UNAUTHENTICATED otherwise).
   std::string require_token;
@@ -176,7 +200,9 @@ class DevnetServer {
   DevnetFaults faults() const;
 
   // --- The chain, for tests and oracles. ---
+  /// The head block; 0 while the chain has no block yet (history 0, see HasBlocks()).
   BlockNumber Head() const;
+  bool HasBlocks() const;
   /// Produces one block now (scheduled reorgs apply; no-op at halt_at). Returns the head.
   BlockNumber ProduceBlock();
   /// Replaces the top `depth` blocks with new versions (same head, new hashes and rows).

@@ -95,7 +95,7 @@ BlockRange ChainSnapshot::Range(BlockNumber start, BlockNumber end) const {
 
 Chain::Chain(ChainOptions options)
     : options_(std::make_shared<const ChainOptions>(std::move(options))) {
-  const uint64_t history = std::max<uint64_t>(options_->history, 1);
+  const uint64_t history = options_->history;
   for (uint64_t i = 0; i < history; ++i) AppendLocked();
   produced_ = history;
 }
@@ -125,6 +125,7 @@ void Chain::AppendLocked() {
 }
 
 void Chain::ReorgLocked(uint32_t depth) {
+  reorg_times_.push_back(std::chrono::steady_clock::now());
   const BlockNumber head = HeadLocked();
   const BlockNumber first = head - depth + 1;  // >= 1: genesis is never replaced
   // Hash of the block below n on the branch being orphaned; the loop overwrites the
@@ -157,9 +158,9 @@ BlockNumber Chain::ProduceBlock() {
   BlockNumber head;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (options_->halt_at && HeadLocked() >= *options_->halt_at) return HeadLocked();
+    if (size_ > 0 && options_->halt_at && HeadLocked() >= *options_->halt_at) return HeadLocked();
     const uint64_t count = produced_ + 1;
-    if (options_->reorg_every > 0 && count % options_->reorg_every == 0) {
+    if (size_ > 0 && options_->reorg_every > 0 && count % options_->reorg_every == 0) {
       uint32_t lo = options_->reorg_depth_min;
       uint32_t hi = std::max(options_->reorg_depth_max, lo);
       uint64_t draw = Mix64(Mix64(options_->seed ^ 0x72656f7267ULL) + count * kGolden);
@@ -184,7 +185,7 @@ void Chain::ProduceUntil(uint64_t produced_count) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (produced_ >= produced_count) return;
-      if (options_->halt_at && HeadLocked() >= *options_->halt_at) return;
+      if (size_ > 0 && options_->halt_at && HeadLocked() >= *options_->halt_at) return;
     }
     ProduceBlock();
   }
@@ -193,6 +194,7 @@ void Chain::ProduceUntil(uint64_t produced_count) {
 Status Chain::Reorg(uint32_t depth) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (size_ == 0) return Status::Invalid("reorg depth ", depth, ": the chain has no block yet");
     if (depth > HeadLocked()) {
       return Status::Invalid("reorg depth ", depth, " exceeds head ", HeadLocked(),
                              ": genesis cannot be replaced");
@@ -205,9 +207,25 @@ Status Chain::Reorg(uint32_t depth) {
   return Status::OK();
 }
 
+bool Chain::empty() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return size_ == 0;
+}
+
 BlockNumber Chain::head() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return HeadLocked();
+  return size_ == 0 ? 0 : HeadLocked();
+}
+
+uint64_t Chain::reorgs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reorg_times_.size();
+}
+
+std::chrono::steady_clock::time_point Chain::ReorgTime(uint64_t k) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (k == 0 || k > reorg_times_.size()) return std::chrono::steady_clock::time_point{};
+  return reorg_times_[k - 1];
 }
 
 uint64_t Chain::produced() const {
@@ -226,6 +244,8 @@ std::shared_ptr<const ChainSnapshot> Chain::Snapshot() const {
     auto snapshot = std::make_shared<ChainSnapshot>();
     snapshot->options_ = options_;
     snapshot->size_ = size_;
+    snapshot->generation_ = generation_;
+    snapshot->reorgs_ = reorg_times_.size();
     snapshot->chunks_.assign(chunks_.begin(), chunks_.end());
     snapshot_ = std::move(snapshot);
   }
@@ -233,12 +253,20 @@ std::shared_ptr<const ChainSnapshot> Chain::Snapshot() const {
 }
 
 Result<BlockNumber> Chain::CanonicalAncestor(BlockNumber number, const BlockHash& hash) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (number > HeadLocked()) {
-    return Status::Invalid("block ", number, " is above the head ", HeadLocked());
+  return AncestorIn(*Snapshot(), number, hash);
+}
+
+Result<BlockNumber> Chain::AncestorIn(const ChainSnapshot& snapshot, BlockNumber number,
+                                      const BlockHash& hash) const {
+  if (snapshot.empty() || number > snapshot.head()) {
+    return Status::Invalid("block ", number, " is above the head ",
+                           snapshot.empty() ? std::string("(no block yet)")
+                                            : std::to_string(snapshot.head()));
   }
-  if (HashLocked(number) == hash) return number;
-  // Not canonical: the hash must be an orphaned version at this height.
+  if (snapshot.hash(number) == hash) return number;
+  std::lock_guard<std::mutex> lock(mu_);
+  // Not canonical: the hash must be an orphaned version at this height. forks_ only ever
+  // grows, so it also knows every version an older snapshot had.
   auto find_parent = [this](BlockNumber n, const BlockHash& h) -> const BlockHash* {
     auto it = forks_.find(n);
     if (it == forks_.end()) return nullptr;
@@ -254,7 +282,7 @@ Result<BlockNumber> Chain::CanonicalAncestor(BlockNumber number, const BlockHash
   // Walk the orphaned branch down; it rejoins the canonical chain at the fork point at
   // the latest at genesis, which is never replaced.
   for (BlockNumber n = number - 1;; --n) {
-    if (HashLocked(n) == *parent) return n;
+    if (snapshot.hash(n) == *parent) return n;
     parent = find_parent(n, *parent);
     if (parent == nullptr || n == 0) {
       return Status::UnknownError("orphaned branch of block ", number, " is broken at ", n);

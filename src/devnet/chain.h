@@ -38,7 +38,8 @@ namespace amp::devnet {
 struct ChainOptions {
   uint64_t seed = 1;
   std::string network = "mainnet";
-  /// Blocks present at start: heights 0..history-1 (history >= 1; 0 is treated as 1).
+  /// Blocks present at start: heights 0..history-1. 0: none, the chain is empty (nothing
+  /// synced) until the first ProduceBlock() appends genesis.
   uint64_t history = 10'000;
   /// Wall-clock milliseconds between new blocks once live (0: no live production).
   uint64_t block_time_ms = 1'000;
@@ -75,7 +76,12 @@ class ChainSnapshot {
   static constexpr uint64_t kChunkBits = 12;
   static constexpr uint64_t kChunkSize = uint64_t{1} << kChunkBits;
 
+  /// No block yet (ChainOptions::history 0 before the first block): head() is meaningless.
+  bool empty() const { return size_ == 0; }
   BlockNumber head() const { return size_ - 1; }
+  /// Chain::generation() and Chain::reorgs() when the snapshot was taken.
+  uint64_t generation() const { return generation_; }
+  uint64_t reorgs() const { return reorgs_; }
   /// Version of block n on the canonical branch (0 unless reorged). n <= head().
   uint32_t version(BlockNumber n) const { return chunk(n).versions[n & (kChunkSize - 1)]; }
   const BlockHash& hash(BlockNumber n) const { return chunk(n).hashes[n & (kChunkSize - 1)]; }
@@ -98,6 +104,8 @@ class ChainSnapshot {
 
   std::shared_ptr<const ChainOptions> options_;
   uint64_t size_ = 0;  // head + 1
+  uint64_t generation_ = 0;
+  uint64_t reorgs_ = 0;
   std::vector<std::shared_ptr<const Chunk>> chunks_;
 };
 
@@ -111,9 +119,12 @@ class Chain {
   /// Produces blocks until `count` blocks have been produced since genesis (or halt_at).
   void ProduceUntil(uint64_t produced_count);
   /// Replaces the top `depth` blocks with new versions (test hook). Invalid if depth > head
-  /// (genesis is never replaced); depth 0 is a no-op.
+  /// (genesis is never replaced) or the chain is empty; depth 0 is a no-op.
   Status Reorg(uint32_t depth);
 
+  /// No block yet (history 0 and nothing produced).
+  bool empty() const;
+  /// The head block; 0 while empty() (check empty() first where it matters).
   BlockNumber head() const;
   /// Blocks produced since genesis (history counts), the input of determinism.
   uint64_t produced() const;
@@ -124,6 +135,15 @@ class Chain {
   /// `number` itself when (number, hash) is canonical. KeyError if the hash was never
   /// produced at that height; Invalid if number > head.
   Result<BlockNumber> CanonicalAncestor(BlockNumber number, const BlockHash& hash) const;
+  /// The same against `snapshot`, an older state of this chain: every version ever
+  /// produced is kept, so a branch can be walked back to where it joins the snapshot.
+  Result<BlockNumber> AncestorIn(const ChainSnapshot& snapshot, BlockNumber number,
+                                 const BlockHash& hash) const;
+
+  /// Reorgs applied so far (scheduled and Reorg() calls), and when reorg k (1-based,
+  /// k <= reorgs()) happened.
+  uint64_t reorgs() const;
+  std::chrono::steady_clock::time_point ReorgTime(uint64_t k) const;
 
   /// Blocks until the chain changes (new block or reorg) after `seen_generation`, or
   /// until `deadline`. Returns the current generation.
@@ -160,6 +180,7 @@ class Chain {
   uint64_t size_ = 0;  // head + 1
   std::vector<std::shared_ptr<Chunk>> chunks_;
   std::map<BlockNumber, std::vector<Version>> forks_;
+  std::vector<std::chrono::steady_clock::time_point> reorg_times_;
   mutable std::shared_ptr<const ChainSnapshot> snapshot_;  // null when stale
 };
 

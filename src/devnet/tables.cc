@@ -919,6 +919,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> GenerateRows(TableId table,
   if (start > end) {
     return Status::Invalid("devnet: empty block range [", start, ", ", end, "]");
   }
+  if (snapshot.empty()) return Status::Invalid("devnet: the chain has no block yet");
   if (end > snapshot.head()) {
     return Status::Invalid("devnet: block ", end, " is above the head ", snapshot.head());
   }

@@ -12,7 +12,20 @@ void AddDevnetFlags(CLI::App& cmd, DevnetFlags& flags) {
   cmd.add_option("--port", o.port, "Flight port (0 picks a free one)")->capture_default_str();
   cmd.add_option("--seed", o.seed, "Chain seed: same seed and options, same chain and reorgs")
       ->capture_default_str();
-  cmd.add_option("--history", o.history, "Blocks present at start (0..history-1)")->capture_default_str();
+  cmd.add_option("--history", o.history,
+                 "Blocks present at start (0..history-1); 0: nothing synced until the first "
+                 "live block")
+      ->capture_default_str();
+  cmd.add_option("--unsynced-tables", flags.unsynced_tables,
+                 "Comma-separated tables (e.g. logs) that stay empty, nothing synced, while "
+                 "the others grow");
+  cmd.add_option("--chunking", flags.chunking,
+                 "FlightData messages: large (~2 MiB each) or ampd (one per block, as ampd "
+                 "sends one per storage file; start-of-microbatch keep-alive mostly skipped)")
+      ->capture_default_str();
+  cmd.add_option("--reorg-delay-ms", flags.reorg_delay_ms,
+                 "A reorg reaches the wire this many ms after it happened (ampd: seconds)")
+      ->capture_default_str();
   cmd.add_option("--block-time", o.block_time_ms, "Milliseconds between new blocks (0: no live blocks)")
       ->capture_default_str();
   cmd.add_option("--txs-per-block", o.txs_per_block, "Transactions per block")->capture_default_str();
@@ -96,7 +109,28 @@ Result<DevnetOptions> ToDevnetOptions(const DevnetFlags& flags) {
     return Status::Invalid("--reorg-depth must be MIN-MAX with 1 <= MIN <= MAX (or one number), got '",
                            depth, "'");
   }
-  if (o.history == 0) return Status::Invalid("--history must be at least 1");
+  if (flags.chunking == "large") {
+    o.chunking = DevnetChunking::kLarge;
+  } else if (flags.chunking == "ampd") {
+    o.chunking = DevnetChunking::kAmpd;
+  } else {
+    return Status::Invalid("--chunking must be 'large' or 'ampd', got '", flags.chunking, "'");
+  }
+  o.reorg_delay = std::chrono::milliseconds(flags.reorg_delay_ms);
+  o.unsynced_tables.clear();
+  std::string_view rest = flags.unsynced_tables;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    std::string name(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (name != "blocks" && name != "transactions" && name != "logs") {
+      return Status::Invalid("--unsynced-tables: '", name,
+                             "' is not a table of eth_firehose (blocks, transactions, logs)");
+    }
+    o.unsynced_tables.push_back(std::move(name));
+  }
   if (o.microbatch_blocks == 0) return Status::Invalid("--microbatch-blocks must be at least 1");
   if (o.port < 0 || o.port > 65535) return Status::Invalid("--port must be 0..65535, got ", o.port);
   if (flags.halt_at) o.halt_at = flags.halt_at;

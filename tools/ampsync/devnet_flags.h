@@ -20,6 +20,10 @@ struct DevnetFlags {
   uint64_t query_latency_ms = 0;
   /// "A", "A-B", optionally ":internal" or ":unavailable" (default internal). Empty: unset.
   std::string fail_queries_touching;
+  /// Comma-separated table names, e.g. "logs". Empty: every table synced.
+  std::string unsynced_tables;
+  std::string chunking = "large";
+  uint64_t reorg_delay_ms = 0;
 };
 
 /// Parses a --fail-queries-touching value; Invalid naming the flag when unusable.

@@ -1,4 +1,5 @@
-// The devnet flags added for parallel-load testing: --skew* and --fail-queries-touching.
+// The devnet flags added for parallel-load testing (--skew*, --fail-queries-touching) and
+// for behaving like ampd (--history 0, --unsynced-tables, --chunking, --reorg-delay-ms).
 #include "devnet_flags.h"
 
 #include <algorithm>
@@ -55,6 +56,29 @@ TEST(DevnetFlags, FailQueriesTouching) {
   for (const char* bad : {"", "x", "5-", "-5", "9-3", "1-2:aborted", "1:", "1-2-3", "1 2"}) {
     EXPECT_TRUE(ParseBlockFault(bad).status().IsInvalid()) << bad;
   }
+}
+
+TEST(DevnetFlags, AmpdLikeOptions) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->chunking, DevnetChunking::kLarge);
+  EXPECT_EQ(defaults->reorg_delay.count(), 0);
+  EXPECT_TRUE(defaults->unsynced_tables.empty());
+
+  auto o = Parse({"--history", "0", "--unsynced-tables", "logs, transactions", "--chunking",
+                  "ampd", "--reorg-delay-ms", "2500"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->history, 0u);
+  EXPECT_EQ(o->unsynced_tables, (std::vector<std::string>{"logs", "transactions"}));
+  EXPECT_EQ(o->chunking, DevnetChunking::kAmpd);
+  EXPECT_EQ(o->reorg_delay.count(), 2500);
+
+  auto table = Parse({"--unsynced-tables", "logs,nope"});
+  ASSERT_TRUE(table.status().IsInvalid());
+  EXPECT_NE(table.status().message().find("'nope'"), std::string::npos) << table.status();
+  auto chunking = Parse({"--chunking", "small"});
+  ASSERT_TRUE(chunking.status().IsInvalid());
+  EXPECT_NE(chunking.status().message().find("--chunking"), std::string::npos);
 }
 
 }  // namespace

@@ -46,7 +46,6 @@ devnet::ChainOptions ToChainOptions(const DevnetOptions& o) {
 }
 
 Status Validate(const DevnetOptions& o) {
-  if (o.history < 1) return Status::Invalid("devnet: history must be at least 1 block");
   if (o.network.empty()) return Status::Invalid("devnet: network must not be empty");
   if (o.microbatch_blocks < 1) return Status::Invalid("devnet: microbatch_blocks must be >= 1");
   if (o.reorg_depth_min < 1 || o.reorg_depth_min > o.reorg_depth_max) {
@@ -55,6 +54,11 @@ Status Validate(const DevnetOptions& o) {
   }
   if (o.port < 0 || o.port > 65535) return Status::Invalid("devnet: bad port ", o.port);
   if (o.keep_alive.count() < 0) return Status::Invalid("devnet: keep_alive must be >= 0");
+  if (o.reorg_delay.count() < 0) return Status::Invalid("devnet: reorg_delay must be >= 0");
+  for (const std::string& name : o.unsynced_tables) {
+    auto table = devnet::TableFromName(name);
+    if (!table.ok()) return Status::Invalid("devnet: unsynced table: ", table.status().message());
+  }
   if (o.skew > 1) {
     if (o.skew_window < 1) return Status::Invalid("devnet: skew_window must be at least 1");
     if (o.skew_hot_percent < 1 || o.skew_hot_percent > 100) {
@@ -124,8 +128,14 @@ Result<std::unique_ptr<DevnetServer>> DevnetServer::Start(DevnetOptions options)
   state->config.keep_alive = options.keep_alive;
   state->config.keep_alive_at_microbatch_start = options.keep_alive_at_microbatch_start;
   state->config.require_token = options.require_token;
+  state->config.chunking = options.chunking;
+  state->config.reorg_delay = options.reorg_delay;
+  for (const std::string& name : options.unsynced_tables) {
+    state->config.unsynced.insert(*devnet::TableFromName(name));
+  }
   state->chain = std::make_shared<devnet::Chain>(ToChainOptions(options));
   state->faults.Set(options.faults);
+  state->shown = state->chain->Snapshot();
   impl.state = state;
 
   AMP_ASSIGN_OR_RETURN(auto location,
@@ -162,12 +172,15 @@ DevnetFaults DevnetServer::faults() const { return impl_->state->faults.Get(); }
 
 BlockNumber DevnetServer::Head() const { return impl_->state->chain->head(); }
 
+bool DevnetServer::HasBlocks() const { return !impl_->state->chain->empty(); }
+
 BlockNumber DevnetServer::ProduceBlock() { return impl_->state->chain->ProduceBlock(); }
 
 Status DevnetServer::Reorg(uint32_t depth) { return impl_->state->chain->Reorg(depth); }
 
 Result<BlockRange> DevnetServer::CanonicalRange(BlockNumber start, BlockNumber end) const {
   auto snapshot = impl_->state->chain->Snapshot();
+  if (snapshot->empty()) return Status::Invalid("devnet: the chain has no block yet");
   if (start > end || end > snapshot->head()) {
     return Status::Invalid("devnet: range [", start, ", ", end, "] is not within [0, ",
                            snapshot->head(), "]");
@@ -180,9 +193,14 @@ Result<std::shared_ptr<arrow::RecordBatch>> DevnetServer::CanonicalRows(std::str
                                                                         BlockNumber end) const {
   AMP_ASSIGN_OR_RETURN(auto id, devnet::TableFromName(table));
   auto snapshot = impl_->state->chain->Snapshot();
+  if (snapshot->empty()) return Status::Invalid("devnet: the chain has no block yet");
   if (start > end || end > snapshot->head()) {
     return Status::Invalid("devnet: range [", start, ", ", end, "] is not within [0, ",
                            snapshot->head(), "]");
+  }
+  // An unsynced table has no rows at all: that is what a client can ever load from it.
+  if (impl_->state->config.unsynced.count(id) > 0) {
+    return arrow::RecordBatch::MakeEmpty(devnet::TableSchema(id));
   }
   return devnet::GenerateRows(id, *snapshot, start, end);
 }

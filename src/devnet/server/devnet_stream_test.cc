@@ -5,6 +5,7 @@
 #include <future>
 #include <thread>
 
+#include "devnet/chain.h"
 #include "devnet/server/devnet_test_util.h"
 
 namespace amp::devnet::server::testing {
@@ -243,6 +244,63 @@ TEST(DevnetStream, ResumeFromOrphanedCursorRewindsToForkPoint) {
   ExpectMicrobatchRows(*server, kTxSql, stream->schema(), mb);
 }
 
+// ampd accepts a cursor whose hash it never saw at an existing height and restarts at that
+// block: the range begins at the cursor's number, so the client sees a rewind (a reorg).
+TEST(DevnetStream, ResumeFromNeverSeenHashRestartsAtThatBlock) {
+  auto server = StartOrDie(SmallOptions());
+  auto client = Connect(*server);
+  BlockHash bogus;
+  bogus.bytes.fill(0x5a);
+  Cursor cursor;
+  cursor.networks["mainnet"] = NetworkCursor{5, bogus};
+  auto stream = Stream::Open(*client, kTxSql, {{"amp-resume", cursor.ToJson()}});
+  ASSERT_NE(stream, nullptr);
+  ASSERT_OK_AND_ASSIGN(Microbatch mb, stream->NextMicrobatch());
+  ASSERT_OK_AND_ASSIGN(auto at4, server->CanonicalRange(4, 4));
+  EXPECT_EQ(mb.range.start, 5u);  // <= the cursor's number: a rewind for the client
+  EXPECT_EQ(mb.range.end, 14u);
+  EXPECT_EQ(mb.range.prev_hash, at4.hash);
+  EXPECT_NE(mb.range.prev_hash, bogus);
+  ExpectMicrobatchRows(*server, kTxSql, stream->schema(), mb);
+}
+
+// A replica behind the client's checkpoint: ampd accepts the cursor and sends nothing (not
+// even the schema) until its head passes the cursor, then continues right after it.
+TEST(DevnetStream, ResumeAboveTheHeadWaitsSilentlyThenContinuesAfterIt) {
+  DevnetOptions options = SmallOptions();
+  options.history = 10;
+  auto server = StartOrDie(options);
+  auto client = Connect(*server);
+  // The hash block 14 will have: the chain is deterministic, so a twin knows it already.
+  ChainOptions twin_options;
+  twin_options.seed = options.seed;
+  twin_options.history = 15;
+  const BlockHash at14 = Chain(twin_options).Snapshot()->hash(14);
+  Cursor cursor;
+  cursor.networks["mainnet"] = NetworkCursor{14, at14};
+
+  auto resume = Headers({{"amp-resume", cursor.ToJson()}});
+  ASSERT_OK_AND_ASSIGN(auto info, client->GetFlightInfo(resume, SqlDescriptor(kTxSql)));
+  resume.timeout = flight::TimeoutDuration(0.4);
+  auto silent = client->DoGet(resume, info->endpoints()[0].ticket);
+  Status silent_status = silent.status();
+  if (silent.ok()) silent_status = (*silent)->GetSchema().status();
+  ASSERT_FALSE(silent_status.ok());
+  EXPECT_EQ(GrpcCode(silent_status), TransportCode::kTimedOut) << silent_status;
+
+  auto producer = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (int i = 0; i < 7; ++i) server->ProduceBlock();  // head 16
+  });
+  auto stream = Stream::Open(*client, kTxSql, {{"amp-resume", cursor.ToJson()}});
+  ASSERT_NE(stream, nullptr);
+  ASSERT_OK_AND_ASSIGN(Microbatch mb, stream->NextMicrobatch());
+  producer.get();
+  EXPECT_EQ(mb.range.start, 15u);
+  EXPECT_EQ(mb.range.prev_hash, at14);
+  ExpectMicrobatchRows(*server, kTxSql, stream->schema(), mb);
+}
+
 TEST(DevnetStream, MalformedResumeIsIgnored) {
   auto server = StartOrDie(SmallOptions());
   auto client = Connect(*server);
@@ -386,6 +444,166 @@ TEST(DevnetStream, IdleStreamSendsNothingAndSchemaIsLazy) {
   EXPECT_EQ(mb.range.end, 30u);
   EXPECT_EQ(mb.range.prev_hash, head.hash);
   producer.get();
+}
+
+constexpr const char* kNothingSynced = R"({"ranges":[],"ranges_complete":true})";
+
+// ampd, asked to stream a deployed table it has synced nothing of, does not wait: the
+// schema, one 0-row batch with ranges [] and ranges_complete, then a normal end.
+TEST(DevnetStream, UnsyncedTableGetsAmpdsEmptyAnswerWhileOthersStream) {
+  DevnetOptions options = SmallOptions();
+  options.unsynced_tables = {"logs"};
+  auto server = StartOrDie(options);
+  auto client = Connect(*server);
+  auto empty = RunQuery(
+      *client, "SELECT block_num, log_index FROM eth_firehose.logs SETTINGS stream = true");
+  ASSERT_OK(empty.status);
+  ASSERT_NE(empty.schema, nullptr);
+  EXPECT_EQ(empty.schema->field_names(), (std::vector<std::string>{"block_num", "log_index"}));
+  ASSERT_EQ(empty.messages.size(), 1u);
+  EXPECT_EQ(empty.messages[0].batch->num_rows(), 0);
+  EXPECT_EQ(empty.messages[0].raw, kNothingSynced);
+
+  // Batch queries on it: no rows, ranges [] (ampd's common ranges of an unsynced table).
+  auto count = RunQuery(*client, "SELECT COUNT(*) AS n FROM eth_firehose.logs");
+  ASSERT_OK(count.status);
+  ASSERT_GE(count.messages.size(), 2u);
+  EXPECT_EQ(count.messages.back().raw, kNothingSynced);
+  for (size_t i = 0; i + 1 < count.messages.size(); ++i) {
+    EXPECT_EQ(count.messages[i].raw, R"({"ranges":[],"ranges_complete":false})");
+  }
+  auto n = ToTable(count.schema, count.messages);
+  ASSERT_EQ(n->num_rows(), 1);
+  EXPECT_EQ(n->column(0)->chunk(0)->GetScalar(0).ValueOrDie()->ToString(), "0");
+  ASSERT_OK_AND_ASSIGN(auto oracle, server->CanonicalRows("logs", 0, 29));
+  EXPECT_EQ(oracle->num_rows(), 0);
+
+  // The other tables are synced as usual.
+  auto stream = Stream::Open(*client, kTxSql);
+  ASSERT_NE(stream, nullptr);
+  ASSERT_OK_AND_ASSIGN(Microbatch mb, stream->NextMicrobatch());
+  EXPECT_EQ(mb.range.start, 0u);
+  EXPECT_EQ(mb.range.end, 9u);
+  ExpectMicrobatchRows(*server, kTxSql, stream->schema(), mb);
+  EXPECT_FALSE(DevnetServer::Start([] {
+                 DevnetOptions bad = SmallOptions();
+                 bad.unsynced_tables = {"nope"};
+                 return bad;
+               }())
+                   .ok());
+}
+
+TEST(DevnetStream, HistoryZeroIsNothingSyncedUntilTheFirstBlock) {
+  DevnetOptions options = SmallOptions();
+  options.history = 0;
+  auto server = StartOrDie(options);
+  auto client = Connect(*server);
+  EXPECT_FALSE(server->HasBlocks());
+  const std::string sql = "SELECT block_num, hash FROM eth_firehose.blocks";
+  auto empty = RunQuery(*client, sql + " SETTINGS stream = true");
+  ASSERT_OK(empty.status);
+  ASSERT_EQ(empty.messages.size(), 1u);
+  EXPECT_EQ(empty.messages[0].raw, kNothingSynced);
+  auto batch = RunQuery(*client, sql);
+  ASSERT_OK(batch.status);
+  EXPECT_EQ(ToTable(batch.schema, batch.messages)->num_rows(), 0);
+  EXPECT_EQ(batch.messages.back().raw, kNothingSynced);
+  EXPECT_FALSE(server->CanonicalRange(0, 0).ok());
+
+  EXPECT_EQ(server->ProduceBlock(), 0u);  // genesis
+  EXPECT_TRUE(server->HasBlocks());
+  auto stream = Stream::Open(*client, sql + " SETTINGS stream = true");
+  ASSERT_NE(stream, nullptr);
+  ASSERT_OK_AND_ASSIGN(Microbatch mb, stream->NextMicrobatch());
+  EXPECT_EQ(mb.range.start, 0u);
+  EXPECT_EQ(mb.range.end, 0u);
+  EXPECT_TRUE(mb.range.prev_hash.IsZero());
+  ExpectMicrobatchRows(*server, sql, stream->schema(), mb);
+}
+
+// Every data message holds the rows of exactly one block.
+void ExpectOneBlockPerMessage(const std::vector<Message>& data) {
+  for (const Message& m : data) {
+    auto blocks = std::static_pointer_cast<arrow::UInt64Array>(m.batch->GetColumnByName("block_num"));
+    ASSERT_NE(blocks, nullptr);
+    ASSERT_GT(blocks->length(), 0);
+    for (int64_t i = 1; i < blocks->length(); ++i) EXPECT_EQ(blocks->Value(i), blocks->Value(0));
+  }
+}
+
+TEST(DevnetStream, AmpdChunkingSendsAMessagePerBlockAndFewStartKeepAlives) {
+  DevnetOptions options = SmallOptions();
+  options.chunking = DevnetChunking::kAmpd;
+  options.keep_alive_at_microbatch_start = true;
+  options.microbatch_blocks = 2;
+  auto server = StartOrDie(options);
+  auto client = Connect(*server);
+  auto stream = Stream::Open(*client, kTxSql);
+  ASSERT_NE(stream, nullptr);
+  for (int i = 0; i < 15; ++i) {
+    ASSERT_OK_AND_ASSIGN(Microbatch mb, stream->NextMicrobatch());
+    EXPECT_EQ(mb.range.start, 2u * i);
+    EXPECT_EQ(mb.data.size(), 2u) << "microbatch " << i;  // two blocks, a message each
+    ExpectOneBlockPerMessage(mb.data);
+    EXPECT_EQ(mb.keep_alives, i % 8 == 0 ? 1 : 0) << "microbatch " << i;
+    ExpectMicrobatchRows(*server, kTxSql, stream->schema(), mb);
+  }
+  const std::string batch_sql =
+      "SELECT block_num, log_index FROM eth_firehose.logs WHERE block_num < 10";
+  auto batch = RunQuery(*client, batch_sql);
+  ASSERT_OK(batch.status);
+  std::vector<Message> data;
+  for (const Message& m : batch.messages) {
+    if (m.batch->num_rows() > 0) data.push_back(m);
+  }
+  EXPECT_EQ(data.size(), 10u);
+  ExpectOneBlockPerMessage(data);
+  ExpectSameRows(*ToTable(batch.schema, batch.messages), *Oracle(*server, batch_sql, 0, 9));
+
+  // The default, large chunking: the same ten blocks in one message.
+  auto large_server = StartOrDie(SmallOptions());
+  auto large_client = Connect(*large_server);
+  auto large = RunQuery(*large_client, batch_sql);
+  ASSERT_OK(large.status);
+  int large_data = 0;
+  for (const Message& m : large.messages) large_data += m.batch->num_rows() > 0 ? 1 : 0;
+  EXPECT_EQ(large_data, 1);
+}
+
+// ampd shows a rewind seconds after the reorg; blocks orphaned meanwhile never show.
+TEST(DevnetStream, ReorgDelayShowsTheRewindLateAndHidesOrphansInBetween) {
+  DevnetOptions options = SmallOptions();
+  options.history = 20;
+  options.microbatch_blocks = 5;
+  options.reorg_delay = std::chrono::milliseconds(400);
+  auto server = StartOrDie(options);
+  auto client = Connect(*server);
+  auto stream = Stream::Open(*client, kTxSql);
+  ASSERT_NE(stream, nullptr);
+  Microbatch last;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK_AND_ASSIGN(last, stream->NextMicrobatch());
+  }
+  ASSERT_EQ(last.range.end, 19u);
+
+  const auto reorged = Clock::now();
+  ASSERT_OK(server->Reorg(2));         // 18', 19'
+  server->ProduceBlock();              // 20' on top
+  ASSERT_OK_AND_ASSIGN(auto orphan, server->CanonicalRange(19, 20));
+  ASSERT_OK(server->Reorg(2));         // 19'', 20'': 19' and 20' are orphaned at once
+
+  // Meanwhile batch queries still see the chain from before the first reorg.
+  auto before = RunQuery(*client, "SELECT block_num FROM eth_firehose.blocks WHERE block_num > 17");
+  ASSERT_OK(before.status);
+  EXPECT_EQ(ToTable(before.schema, before.messages)->num_rows(), 2);  // 18, 19: no 20 yet
+  EXPECT_EQ(before.messages.back().meta.ranges.at(0).hash, last.range.hash);
+
+  ASSERT_OK_AND_ASSIGN(Microbatch rewound, stream->NextMicrobatch());
+  EXPECT_GE(SecondsSince(reorged), 0.35);  // not before the delay (a lower bound only)
+  ASSERT_OK_AND_ASSIGN(auto canonical, server->CanonicalRange(18, 20));
+  EXPECT_EQ(rewound.range, canonical);  // straight to the final branch
+  EXPECT_NE(rewound.range.hash, orphan.hash);
+  ExpectMicrobatchRows(*server, kTxSql, stream->schema(), rewound);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "devnet/server/query_stream.h"
 
 #include <algorithm>
+#include <thread>
+
+#include <arrow/array.h>
 
 #include <arrow/buffer.h>
 #include <arrow/ipc/dictionary.h>
@@ -19,6 +22,8 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kRowsPerChunk = 8192;
 // How long one WaitForChange call may block before the stream looks at cancellation.
 constexpr auto kIdlePoll = std::chrono::milliseconds(10);
+// DevnetChunking::kAmpd: the start-of-microbatch keep-alive on one microbatch in this many.
+constexpr uint64_t kAmpdKeepAliveEvery = 8;
 
 Status ExecutionError(const Status& st, const char* what) {
   return InternalError(std::string(what) + ": " + st.ToString());
@@ -35,23 +40,31 @@ QueryStream::QueryStream(QueryStreamParams params) : p_(std::move(params)) {
   chunk_blocks_ = std::max<uint64_t>(1, kRowsPerChunk / per_block);
 
   if (!p_.streaming) {
-    // Amp's batch ranges are the synced range of the tables when the query runs, not
-    // narrowed by WHERE/LIMIT.
-    snapshot_ = p_.state->chain->Snapshot();
-    const BlockNumber head = snapshot_->head();
-    const BlockRange r = snapshot_->Range(0, head);
-    batch_metadata_ = EncodeAppMetadata({r}, false);
-    batch_completion_ = EncodeAppMetadata({r}, true);
-    next_block_ = bounds_.min;
-    last_block_ = std::min<BlockNumber>(bounds_.max, head);
-    any_rows_to_generate_ = !bounds_.empty() && next_block_ <= last_block_;
-    // A query whose answer follows from row counts alone (hybrid mode's head query,
-    // MAX(block_num)) gets an executor that is done() at once: no row is generated.
-    auto rowless = p_.plan->MakeRowlessExecutor(
-        head, [table = p_.table, snapshot = snapshot_](uint64_t first, uint64_t last) {
-          return RowsInBlocks(table, snapshot->options(), first, last);
-        });
-    if (rowless.ok() && *rowless != nullptr) p_.executor = std::move(*rowless);
+    snapshot_ = p_.state->ShownSnapshot();
+    if (p_.state->Unsynced(p_.table, *snapshot_)) {
+      // ampd's common ranges of a table with nothing synced: []; no rows to read, so the
+      // executor alone answers (COUNT 0, MAX NULL, no rows).
+      batch_metadata_ = EncodeAppMetadata({}, false);
+      batch_completion_ = EncodeAppMetadata({}, true);
+      any_rows_to_generate_ = false;
+    } else {
+      // Amp's batch ranges are the synced range of the tables when the query runs, not
+      // narrowed by WHERE/LIMIT.
+      const BlockNumber head = snapshot_->head();
+      const BlockRange r = snapshot_->Range(0, head);
+      batch_metadata_ = EncodeAppMetadata({r}, false);
+      batch_completion_ = EncodeAppMetadata({r}, true);
+      next_block_ = bounds_.min;
+      last_block_ = std::min<BlockNumber>(bounds_.max, head);
+      any_rows_to_generate_ = !bounds_.empty() && next_block_ <= last_block_;
+      // A query whose answer follows from row counts alone (hybrid mode's head query,
+      // MAX(block_num)) gets an executor that is done() at once: no row is generated.
+      auto rowless = p_.plan->MakeRowlessExecutor(
+          head, [table = p_.table, snapshot = snapshot_](uint64_t first, uint64_t last) {
+            return RowsInBlocks(table, snapshot->options(), first, last);
+          });
+      if (rowless.ok() && *rowless != nullptr) p_.executor = std::move(*rowless);
+    }
   } else {
     prev_ = p_.resume;
   }
@@ -175,8 +188,20 @@ Status QueryStream::StartMicrobatch() {
   const auto& chain = *p_.state->chain;
   while (true) {
     AMP_RETURN_NOT_OK(CheckCallAlive(*p_.state, *p_.context));
-    const uint64_t generation = chain.generation();
-    auto snapshot = chain.Snapshot();
+    auto snapshot = p_.state->ShownSnapshot();
+    if (!first_microbatch_started_ && p_.state->Unsynced(p_.table, *snapshot)) {
+      // ampd with nothing synced for the query (catalog.earliest_block() is None) does
+      // not wait: the schema, one 0-row batch with ranges [] and ranges_complete, and a
+      // normal end of stream.
+      first_microbatch_started_ = true;
+      AMP_RETURN_NOT_OK(PushEmpty(EncodeAppMetadata({}, true), false));
+      finished_ = true;
+      return Status::OK();
+    }
+    if (snapshot->empty()) {  // a stream that started on synced data cannot get here
+      AMP_RETURN_NOT_OK(WaitForNewSnapshot(snapshot.get()));
+      continue;
+    }
     const BlockNumber head = snapshot->head();
     // The earliest block is 0; after a cursor, continue after it when it is still
     // canonical, otherwise rewind to the fork point (Amp's next_microbatch_start and
@@ -184,23 +209,32 @@ Status QueryStream::StartMicrobatch() {
     // prev_hash does not chain to the previous hash: that is how clients see a reorg.
     BlockNumber start = 0;
     if (prev_.has_value()) {
-      if (prev_->number <= head && snapshot->hash(prev_->number) == prev_->hash) {
+      if (prev_->number > head) {
+        // A cursor above the head (a lagging replica): ampd accepts it and sends nothing
+        // until its head passes the cursor.
+        AMP_RETURN_NOT_OK(WaitForNewSnapshot(snapshot.get()));
+        continue;
+      }
+      if (snapshot->hash(prev_->number) == prev_->hash) {
         start = prev_->number + 1;
       } else {
-        auto fork = chain.CanonicalAncestor(prev_->number, prev_->hash);
-        if (!fork.ok()) {
+        auto fork = chain.AncestorIn(*snapshot, prev_->number, prev_->hash);
+        if (fork.ok()) {
+          start = *fork + 1;
+        } else if (fork.status().IsKeyError()) {
+          // A hash never produced at that height (another chain's, or a replica's we
+          // never had): ampd restarts at that block, which the client sees as a reorg.
+          start = prev_->number;
+        } else {
           return InternalError("cannot resume after block " + std::to_string(prev_->number) +
                                " with hash " + prev_->hash.ToHex() + ": " +
                                fork.status().message());
         }
-        // The chain moved on since the snapshot; retry with a fresh one.
-        if (*fork > head || chain.generation() != generation) continue;
-        start = *fork + 1;
       }
     }
     if (start > head) {
       // Caught up: Amp sends nothing while idle.
-      AMP_RETURN_NOT_OK(WaitForChainChange(generation));
+      AMP_RETURN_NOT_OK(WaitForNewSnapshot(snapshot.get()));
       continue;
     }
     const BlockNumber end =
@@ -218,29 +252,57 @@ Status QueryStream::StartMicrobatch() {
     microbatch_open_ = true;
     first_microbatch_started_ = true;
     next_keep_alive_ = Clock::now() + p_.state->config.keep_alive;
-    if (p_.state->config.keep_alive_at_microbatch_start) {
+    // ampd's start-of-microbatch keep-alive (its interval's first tick) usually loses the
+    // race against the data; kAmpd sends it on the first microbatch and every 8th after.
+    const bool ampd = p_.state->config.chunking == DevnetChunking::kAmpd;
+    if (p_.state->config.keep_alive_at_microbatch_start &&
+        (!ampd || microbatches_started_ % kAmpdKeepAliveEvery == 0)) {
       AMP_RETURN_NOT_OK(PushEmpty(microbatch_metadata_, false));
     }
+    ++microbatches_started_;
     return Status::OK();
   }
 }
 
-Status QueryStream::WaitForChainChange(uint64_t seen_generation) {
+Status QueryStream::WaitForNewSnapshot(const ChainSnapshot* seen) {
   const auto& chain = *p_.state->chain;
-  while (chain.generation() == seen_generation) {
+  while (true) {
     AMP_RETURN_NOT_OK(CheckCallAlive(*p_.state, *p_.context));
-    chain.WaitForChange(seen_generation, Clock::now() + kIdlePoll);
+    auto shown = p_.state->ShownSnapshot();
+    if (shown.get() != seen) return Status::OK();
+    if (chain.generation() != shown->generation()) {
+      // The chain is ahead of what is shown (a reorg held back by reorg_delay): nothing
+      // to wait on but the clock.
+      std::this_thread::sleep_for(kIdlePoll);
+    } else {
+      chain.WaitForChange(shown->generation(), Clock::now() + kIdlePoll);
+    }
   }
-  return Status::OK();
 }
 
 Status QueryStream::GenerateAndPush(BlockNumber lo, BlockNumber hi,
                                     const std::string& app_metadata) {
   auto rows = GenerateRows(p_.table, *snapshot_, lo, hi);
   if (!rows.ok()) return ExecutionError(rows.status(), "generating source rows failed");
-  auto out = p_.executor->Consume(*rows);
-  if (!out.ok()) return ExecutionError(out.status(), "query execution failed");
-  PushSliced(*out, app_metadata);
+  if (p_.state->config.chunking != DevnetChunking::kAmpd) {
+    auto out = p_.executor->Consume(*rows);
+    if (!out.ok()) return ExecutionError(out.status(), "query execution failed");
+    PushSliced(*out, app_metadata);
+    return Status::OK();
+  }
+  // One message per source block (ampd: one per storage file). Source rows are in block
+  // order with _block_num first, so each block is one run of equal values.
+  const auto& source = *rows;
+  const auto& block_nums = static_cast<const arrow::UInt64Array&>(*source->column(0));
+  int64_t begin = 0;
+  while (begin < source->num_rows()) {
+    int64_t end = begin + 1;
+    while (end < source->num_rows() && block_nums.Value(end) == block_nums.Value(begin)) ++end;
+    auto out = p_.executor->Consume(source->Slice(begin, end - begin));
+    if (!out.ok()) return ExecutionError(out.status(), "query execution failed");
+    PushSliced(*out, app_metadata);
+    begin = end;
+  }
   return Status::OK();
 }
 

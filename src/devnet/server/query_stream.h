@@ -64,7 +64,8 @@ class QueryStream final : public arrow::flight::FlightDataStream {
   Status FillBatch();
   Status FillStreaming();
   Status StartMicrobatch();
-  Status WaitForChainChange(uint64_t seen_generation);
+  /// Until the shown chain is no longer `seen` (a new block, a reorg shown).
+  Status WaitForNewSnapshot(const ChainSnapshot* seen);
   Status GenerateAndPush(BlockNumber lo, BlockNumber hi, const std::string& app_metadata);
   void PushSliced(const std::shared_ptr<arrow::RecordBatch>& batch,
                   const std::string& app_metadata);
@@ -103,6 +104,7 @@ class QueryStream final : public arrow::flight::FlightDataStream {
   bool gen_any_ = false;
   std::chrono::steady_clock::time_point next_keep_alive_;
   bool last_was_keep_alive_ = false;
+  uint64_t microbatches_started_ = 0;
 
   // Fault bookkeeping.
   uint64_t messages_sent_ = 0;

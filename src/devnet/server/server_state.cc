@@ -34,6 +34,21 @@ bool FaultInjector::TakeCallFailure() {
   return true;
 }
 
+std::shared_ptr<const ChainSnapshot> ServerState::ShownSnapshot() {
+  auto current = chain->Snapshot();
+  if (config.reorg_delay.count() == 0) return current;
+  std::lock_guard<std::mutex> lock(shown_mu);
+  if (shown == nullptr || current->reorgs() == shown->reorgs()) {
+    shown = std::move(current);
+    return shown;
+  }
+  // A reorg the wire has not shown yet: keep showing the chain from before it until the
+  // delay has passed since the first such reorg; then everything since at once.
+  const auto due = chain->ReorgTime(shown->reorgs() + 1) + config.reorg_delay;
+  if (std::chrono::steady_clock::now() >= due) shown = std::move(current);
+  return shown;
+}
+
 Status UnavailableError(const std::string& message) {
   return MakeFlightError(FlightStatusCode::Unavailable, message);
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <arrow/flight/server.h>
@@ -15,6 +16,7 @@
 #include "amp/devnet.h"
 #include "amp/status.h"
 #include "devnet/chain.h"
+#include "devnet/tables.h"
 
 namespace amp::devnet::server {
 
@@ -25,6 +27,10 @@ struct ServerConfig {
   std::chrono::milliseconds keep_alive{30'000};
   bool keep_alive_at_microbatch_start = true;
   std::string require_token;
+  DevnetChunking chunking = DevnetChunking::kLarge;
+  std::chrono::milliseconds reorg_delay{0};
+  /// Tables that stay empty ("nothing synced", DevnetOptions::unsynced_tables).
+  std::set<TableId> unsynced;
 };
 
 /// Thread-safe holder of the current faults.
@@ -46,6 +52,18 @@ struct ServerState {
   FaultInjector faults;
   std::atomic<bool> shutting_down{false};
   std::atomic<size_t> active_streams{0};
+
+  /// The chain as queries see it: the chain itself, except that with config.reorg_delay
+  /// a reorg stays hidden (the last snapshot before it is shown, not growing) until the
+  /// delay has passed since it. Thread-safe; the same pointer while nothing new is shown.
+  std::shared_ptr<const ChainSnapshot> ShownSnapshot();
+  /// True when queries on `table` see nothing synced in `snapshot`.
+  bool Unsynced(TableId table, const ChainSnapshot& snapshot) const {
+    return snapshot.empty() || config.unsynced.count(table) > 0;
+  }
+
+  std::mutex shown_mu;
+  std::shared_ptr<const ChainSnapshot> shown;  // set at start
 };
 
 // gRPC codes the way Arrow's transport derives them from a returned Status: a

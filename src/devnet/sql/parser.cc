@@ -238,6 +238,9 @@ Status Unsupported(std::string_view construct) {
 
 constexpr int kMaxDepth = 200;
 constexpr int kMaxExprDepth = 1000;
+// CTEs in one statement. The planner walks CTE scopes as linked lists (lookups, and their
+// destruction, recurse or scan per CTE), so their number is bounded like nesting.
+constexpr int kMaxCtes = 1000;
 
 class Parser {
  public:
@@ -415,6 +418,9 @@ class Parser {
         AMP_RETURN_NOT_OK(ExpectSymbol("("));
         AMP_ASSIGN_OR_RETURN(cte.query, ParseQueryInner());
         AMP_RETURN_NOT_OK(ExpectSymbol(")"));
+        if (++ctes_ > kMaxCtes) {
+          return Status::Invalid("query has too many CTEs (more than ", kMaxCtes, ")");
+        }
         query->ctes.push_back(std::move(cte));
       } while (AcceptSymbol(","));
     }
@@ -914,6 +920,7 @@ class Parser {
   size_t index_ = 0;
   int depth_ = 0;
   int expr_nesting_ = 0;
+  int ctes_ = 0;
 };
 
 }  // namespace

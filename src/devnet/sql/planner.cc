@@ -1156,6 +1156,18 @@ class Planner {
 
   /// Plans `query` onto the end of `chain`; returns the relation it produces (unqualified).
   Result<Relation> PlanQuery(const ast::Query& query, const ScopePtr& scope, Chain* chain) {
+    // Each subquery and each CTE reference plans its body here, one level deeper: a
+    // chain of CTEs (c1 over c0, c2 over c1, ...) nests as deeply as parentheses, which the
+    // parser cannot see, so it is capped here (failure 11 of issue 10: a stack overflow).
+    if (depth_ >= kMaxPlanDepth) {
+      return Status::Invalid("query is nested too deeply (more than ", kMaxPlanDepth,
+                             " levels of subqueries and CTE references)");
+    }
+    ++depth_;
+    struct Leave {
+      int* depth;
+      ~Leave() { --*depth; }
+    } leave{&depth_};
     ScopePtr local = scope;
     std::set<std::string> names;
     std::vector<ScopePtr> defined;
@@ -1560,7 +1572,9 @@ class Planner {
     info->barrier = query.limit.has_value() || query.offset.has_value() || aggregate;
   }
 
+  static constexpr int kMaxPlanDepth = 200;  // as the parser's nesting cap
   const Catalog& catalog_;
+  int depth_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------

@@ -458,6 +458,41 @@ TEST(SqlEngineTest, DeeplyNestedCtesPlanInLinearTime) {
   EXPECT_NE(bad.status().message().find("No field named nope"), std::string::npos);
 }
 
+// Failure 11 of issue 10: about 5,000 chained CTEs (each over the previous one, in one
+// WITH) overflowed the stack while planning. The chain is capped like parentheses.
+TEST(SqlEngineTest, LongCteChainsAreRefusedNotACrash) {
+  auto chain = [](int n) {
+    std::string sql = "WITH c0 AS (SELECT * FROM eth_firehose.logs)";
+    for (int i = 1; i < n; ++i) {
+      sql += ", c" + std::to_string(i) + " AS (SELECT * FROM c" + std::to_string(i - 1) + ")";
+    }
+    return sql + " SELECT * FROM c" + std::to_string(n - 1);
+  };
+  auto ok = Plan(chain(100));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE((*ok)->output_schema()->Equals(*LogsSchema()));
+  auto deep = Plan(chain(300));
+  ASSERT_TRUE(deep.status().IsInvalid()) << deep.status().ToString();
+  EXPECT_NE(deep.status().message().find("nested too deeply"), std::string::npos)
+      << deep.status().ToString();
+  for (int n : {5'000, 50'000}) {  // 5,000: the chain that crashed the devnet
+    auto refused = Plan(chain(n));
+    ASSERT_TRUE(refused.status().IsInvalid()) << n << ": " << refused.status().ToString();
+    EXPECT_NE(refused.status().message().find("too many CTEs"), std::string::npos)
+        << refused.status().ToString();
+  }
+  // Many CTEs that do not reference each other are no chain: they plan (or are refused
+  // for their number), without recursing once per CTE.
+  std::string flat = "WITH c0 AS (SELECT * FROM eth_firehose.logs)";
+  for (int i = 1; i < 50'000; ++i) {
+    flat += ", c" + std::to_string(i) + " AS (SELECT * FROM eth_firehose.logs)";
+  }
+  auto wide = Plan(flat + " SELECT * FROM c0");
+  ASSERT_TRUE(wide.status().IsInvalid()) << wide.status().ToString();
+  EXPECT_NE(wide.status().message().find("too many CTEs"), std::string::npos)
+      << wide.status().ToString();
+}
+
 TEST(SqlEngineTest, PlansAreIndependentOfTheCatalogLifetime) {
   std::unique_ptr<sql::Plan> plan;
   {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "amp/loader.h"
+#include "loaders/common/secrets.h"
 #include "loaders/memory/memory_loader.h"
 #ifdef AMP_WITH_POSTGRES
 #include "loaders/postgres/postgres_loader.h"
@@ -48,12 +49,6 @@ const char* TypeName(OptionSpec::Type type) {
     case OptionSpec::Type::kSecret: return "secret";
   }
   return "?";
-}
-
-constexpr std::string_view kEnvPrefix = "env:";
-
-bool IsEnvReference(const std::string& value) {
-  return value.size() > kEnvPrefix.size() && value.compare(0, kEnvPrefix.size(), kEnvPrefix) == 0;
 }
 
 // --- StreamCheckpoint JSON: the range form of app_metadata (amp-protocol.md §2.5). ---
@@ -257,19 +252,17 @@ Result<LoaderConfig> LoaderRegistry::Validate(const std::string& name, const Loa
     }
     const bool secret = spec->type == OptionSpec::Type::kSecret;
     std::string value = raw;
-    if (IsEnvReference(raw)) {
-      if (!resolve_env) {
+    if (!resolve_env) {
+      if (loaders::IsEnvReference(raw)) {
         out[key] = raw;  // Checked when the load resolves it.
         continue;
       }
-      const std::string var = raw.substr(kEnvPrefix.size());
-      const char* env = std::getenv(var.c_str());
-      if (env == nullptr) {
-        return ConfigError(Status::Invalid("option '", key, "' of loader '", name,
-                                           "' refers to environment variable ", var,
-                                           ", which is not set"));
-      }
-      value = env;
+    } else {
+      // Every loader's secrets are resolved here, the one place (loaders/common/secrets.h):
+      // whole "env:NAME" values and references inside connection URIs alike.
+      auto resolved = loaders::ResolveSecrets(name, key, raw);
+      if (!resolved.ok()) return resolved.status();  // kFatal, names the option and variable
+      value = std::move(*resolved);
     }
     const std::string shown = secret ? std::string("(secret)") : "'" + value + "'";
     if (spec->type == OptionSpec::Type::kInt) {

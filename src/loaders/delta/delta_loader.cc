@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "loaders/common/names.h"
 #include "loaders/delta/delta_log.h"
 #include "loaders/delta/delta_types.h"
 
@@ -587,14 +588,10 @@ class DeltaLoaderImpl final : public DeltaLoader {
     return last_ensured_;
   }
 
+  // The shared name rule (loaders/common/names.h): a table is one directory name under
+  // the root that the deltalake package can open.
   Status CheckTableName(const std::string& table) const {
-    if (table.empty() || table == "." || table == ".." || table.find('/') != std::string::npos ||
-        table[0] == '.' || table[0] == '_') {
-      return Fatal(Status::Invalid("delta table name '", table,
-                                   "' is not usable as a directory name under ", options_.root),
-                   "BAD_TABLE");
-    }
-    return Status::OK();
+    return loaders::CheckTableName(loaders::DeltaNameRules(), table);
   }
 
   Status EnsureRoot() {
@@ -620,15 +617,10 @@ class DeltaLoaderImpl final : public DeltaLoader {
   }
 
   Status EnsureTable(const TableSpec& spec) override {
-    AMP_RETURN_NOT_OK(CheckTableName(spec.name));
+    // Names first, before anything is created (the root included).
+    AMP_RETURN_NOT_OK(loaders::CheckNames(loaders::DeltaNameRules(), spec));
     const std::string where = Where(spec.name);
     if (spec.schema == nullptr) return Fatal(Status::Invalid(where, ": no schema"), "SCHEMA_MISMATCH");
-    for (const auto& f : spec.schema->fields()) {
-      if (f->name() == kStartColumn || f->name() == kEndColumn) {
-        return Fatal(Status::Invalid(where, ": column ", f->name(), " is reserved by the loader"),
-                     "SCHEMA_MISMATCH");
-      }
-    }
     if (!spec.block_column.empty()) {
       auto f = spec.schema->GetFieldByName(spec.block_column);
       if (f == nullptr || f->type()->id() != arrow::Type::UINT64) {

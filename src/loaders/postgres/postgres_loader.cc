@@ -12,6 +12,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "loaders/common/names.h"
 #include "loaders/postgres/pg_connection.h"
 #include "loaders/postgres/pg_copy_reader.h"
 #include "loaders/postgres/pg_copy_writer.h"
@@ -105,23 +106,6 @@ std::string OptionOrDefault(const LoaderConfig& config, const std::string& name)
   return "";
 }
 
-// "env:VAR" -> the variable's value (never echoed in errors).
-Result<std::string> ResolveSecret(const std::string& option, const std::string& value) {
-  if (value.rfind("env:", 0) != 0) return value;
-  std::string var = value.substr(4);
-  if (var.empty()) {
-    return FatalError(Prefix("option '" + option + "': \"env:\" needs a variable name"),
-                      "config");
-  }
-  const char* resolved = std::getenv(var.c_str());
-  if (resolved == nullptr) {
-    return FatalError(Prefix("option '" + option + "' reads environment variable " + var +
-                             ", which is not set"),
-                      "config");
-  }
-  return std::string(resolved);
-}
-
 Result<int> ParseInt(const std::string& option, const std::string& text, int min, int max) {
   int value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -137,8 +121,10 @@ Result<int> ParseInt(const std::string& option, const std::string& text, int min
 Result<Settings> SettingsFromConfig(const LoaderConfig& config) {
   Settings s;
   auto get = [&](const char* name) { return OptionOrDefault(config, name); };
-  AMP_ASSIGN_OR_RETURN(std::string uri, ResolveSecret("uri", get("uri")));
-  AMP_ASSIGN_OR_RETURN(std::string password, ResolveSecret("password", get("password")));
+  // "env:" references (whole values and inside the URI) were resolved by the registry
+  // (loaders/common/secrets.h), the one place every loader's secrets are read.
+  const std::string uri = get("uri");
+  const std::string password = get("password");
   std::vector<std::string>& secrets = s.connect.secrets;
   if (!password.empty()) secrets.push_back(password);
 
@@ -350,23 +336,12 @@ Status ValidateSpec(const TableSpec& spec) {
   auto fatal = [&](const std::string& why) {
     return FatalError(Prefix("table \"" + spec.name + "\": " + why), "spec");
   };
-  if (spec.name.empty()) return fatal("empty table name");
-  if (spec.name.size() > kMaxIdentifierBytes) {
-    return fatal("the name is longer than 63 bytes (PostgreSQL would truncate it)");
-  }
+  // The shared name rule (loaders/common/names.h): empty, control characters, 63 bytes,
+  // our reserved table and columns, duplicates.
+  AMP_RETURN_NOT_OK(loaders::CheckNames(loaders::PostgresNameRules(), spec));
   if (spec.schema == nullptr) return fatal("no schema");
   std::set<std::string> names;
-  for (const auto& field : spec.schema->fields()) {
-    const std::string& n = field->name();
-    if (n.empty()) return fatal("a column has an empty name");
-    if (n.size() > kMaxIdentifierBytes) {
-      return fatal("column " + QuoteIdent(n) + " has a name longer than 63 bytes");
-    }
-    if (n == kBlockStart || n == kBlockEnd) {
-      return fatal("column " + QuoteIdent(n) + " is reserved for the loader");
-    }
-    if (!names.insert(n).second) return fatal("duplicate column " + QuoteIdent(n));
-  }
+  for (const auto& field : spec.schema->fields()) names.insert(field->name());
   if (!spec.block_column.empty()) {
     auto field = spec.schema->GetFieldByName(spec.block_column);
     if (field == nullptr) {

@@ -40,9 +40,9 @@ namespace postgres {
 std::vector<OptionSpec> PostgresOptions();
 
 /// The factory behind the registry entry. Expects a config validated by the registry
-/// (unknown keys rejected there); fills missing defaults itself. Resolves "env:VAR"
-/// secrets. Does no I/O: connection errors surface at the first EnsureTable, Truncate
-/// or OpenSession. Errors: kFatal Invalid for bad values or unset environment variables.
+/// (unknown keys rejected, "env:VAR" secrets resolved there: loaders/common/secrets.h);
+/// fills missing defaults itself. Does no I/O: connection errors surface at the first
+/// EnsureTable, Truncate or OpenSession. Errors: kFatal Invalid for bad values.
 Result<std::unique_ptr<Loader>> MakePostgresLoader(const LoaderConfig& config);
 
 /// The registry's from_uri for the "postgresql"/"postgres" schemes: the whole URI goes to

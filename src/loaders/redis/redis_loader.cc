@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "loaders/common/names.h"
 #include "loaders/redis/redis_client.h"
 #include "loaders/redis/redis_codec.h"
 
@@ -157,18 +158,6 @@ std::string Option(const LoaderConfig& config, const std::string& name) {
   return "";
 }
 
-Result<std::string> ResolveSecret(const std::string& option, const std::string& value) {
-  if (value.rfind("env:", 0) != 0) return value;
-  const std::string var = value.substr(4);
-  const char* resolved = var.empty() ? nullptr : std::getenv(var.c_str());
-  if (resolved == nullptr) {
-    return FatalError("[redis] option '" + option + "' reads environment variable " + var +
-                          ", which is not set",
-                      "config");
-  }
-  return std::string(resolved);
-}
-
 Result<int64_t> IntOption(const LoaderConfig& config, const std::string& name, int64_t min,
                           int64_t max) {
   const std::string text = Option(config, name);
@@ -192,7 +181,8 @@ Result<Settings> SettingsFromConfig(const LoaderConfig& config) {
   AMP_ASSIGN_OR_RETURN(int64_t db, IntOption(config, "db", 0, 1 << 20));
   s.connect.db = static_cast<int>(db);
   s.connect.user = Option(config, "user");
-  AMP_ASSIGN_OR_RETURN(s.connect.password, ResolveSecret("password", Option(config, "password")));
+  // "env:" references were resolved by the registry (loaders/common/secrets.h).
+  s.connect.password = Option(config, "password");
   s.connect.client_name = Option(config, "client_name");
   for (char c : s.connect.client_name) {
     if (c <= ' ' || c > '~') {
@@ -372,15 +362,13 @@ Status ValidateSpec(const Settings& settings, const TableSpec& spec, TableInfo* 
   auto fatal = [&](const std::string& why) {
     return FatalError("[redis] table '" + spec.name + "': " + why, "spec");
   };
-  if (spec.name.empty()) return fatal("empty table name");
+  // The shared name rule (loaders/common/names.h): empty, control characters, our
+  // reserved columns, duplicates.
+  AMP_RETURN_NOT_OK(loaders::CheckNames(loaders::RedisNameRules(), spec));
   if (spec.schema == nullptr) return fatal("no schema");
   std::set<std::string> names;
   for (const auto& f : spec.schema->fields()) {
-    if (f->name().empty()) return fatal("a column has an empty name");
-    if (f->name() == kBlockStart || f->name() == kBlockEnd || f->name() == kSeqField) {
-      return fatal("column '" + f->name() + "' is reserved for the loader");
-    }
-    if (!names.insert(f->name()).second) return fatal("duplicate column '" + f->name() + "'");
+    names.insert(f->name());
     Status st = CheckSupportedType(*f->type());
     if (!st.ok()) return fatal("column '" + f->name() + "': " + st.message());
   }

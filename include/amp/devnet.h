@@ -1,7 +1,7 @@
 // File: amp/devnet.h
 //
 // `ampsync devnet` as a library: an Amp-compatible Arrow Flight server over a deterministic
-// synthetic chain (dataset `eth_firehose`: blocks, transactions, logs), for tests, demos and
+// synthetic chain (dataset `eth_firehose`: blocks, transactions, logs, calls), for tests, demos and
 // benchmarks. It reproduces what Amp's query server puts on the wire (GetFlightInfo with a
 // bincode ticket, DoGet with app_metadata ranges, streaming microbatches, reorg rewinds,
 // `amp-stream`/`amp-resume` headers, keep-alives, gRPC error codes), plus fault injection.
@@ -161,7 +161,7 @@ struct DevnetOptions {
   /// Also send a keep-alive at the start of every microbatch, as Amp's immediately-ticking
   /// tokio interval usually does.
   bool keep_alive_at_microbatch_start = true;
-  /// Tables ("blocks", "transactions", "logs") that stay empty while the others grow, as a
+  /// Tables ("blocks", "transactions", "logs", "calls") that stay empty while the others grow, as a
   /// deployed table ampd has synced nothing of yet: a streaming query on one gets the
   /// schema, one 0-row batch `{"ranges":[],"ranges_complete":true}` and a normal end of
   /// stream; a batch query gets no rows and ranges []; CanonicalRows returns 0 rows.
@@ -211,7 +211,7 @@ class DevnetServer {
   /// timestamp of end, as a server would put it in app_metadata. Invalid if end > head.
   Result<BlockRange> CanonicalRange(BlockNumber start, BlockNumber end) const;
   /// The full canonical rows (all columns, `_block_num` first) of `table` ("blocks",
-  /// "transactions", "logs") for blocks [start, end], from one consistent snapshot.
+  /// "transactions", "logs", "calls") for blocks [start, end], from one consistent snapshot.
   Result<std::shared_ptr<arrow::RecordBatch>> CanonicalRows(std::string_view table,
                                                             BlockNumber start,
                                                             BlockNumber end) const;

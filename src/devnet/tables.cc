@@ -107,6 +107,34 @@ std::shared_ptr<arrow::Schema> MakeLogsSchema() {
   });
 }
 
+// Amp's firehose calls table (providers-firehose/src/tables/calls.rs, as listed in
+// amp-protocol.md §3.3): one row per EVM call frame, nullable value only.
+std::shared_ptr<arrow::Schema> MakeCallsSchema() {
+  return arrow::schema({
+      arrow::field("_block_num", arrow::uint64(), false),
+      arrow::field("block_hash", Bytes32(), false),
+      arrow::field("block_num", arrow::uint64(), false),
+      arrow::field("timestamp", Timestamp(), false),
+      arrow::field("tx_index", arrow::uint32(), false),
+      arrow::field("tx_hash", Bytes32(), false),
+      arrow::field("index", arrow::uint32(), false),
+      arrow::field("parent_index", arrow::uint32(), false),
+      arrow::field("depth", arrow::uint32(), false),
+      arrow::field("call_type", arrow::int32(), false),
+      arrow::field("caller", Address(), false),
+      arrow::field("address", Address(), false),
+      arrow::field("value", Currency(), true),
+      arrow::field("gas_limit", arrow::uint64(), false),
+      arrow::field("gas_consumed", arrow::uint64(), false),
+      arrow::field("return_data", arrow::binary(), false),
+      arrow::field("input", arrow::binary(), false),
+      arrow::field("selfdestruct", arrow::boolean(), false),
+      arrow::field("executed_code", arrow::boolean(), false),
+      arrow::field("begin_ordinal", arrow::uint64(), false),
+      arrow::field("end_ordinal", arrow::uint64(), false),
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // Randomness. Every block of every table gets its own generator seeded from
 // (seed, number, version, table), so a block's rows never depend on which range asked.
@@ -169,7 +197,7 @@ class Rng {
   uint64_t s_[4];
 };
 
-enum : uint64_t { kTagBlocks = 1, kTagTransactions = 2, kTagLogs = 3 };
+enum : uint64_t { kTagBlocks = 1, kTagTransactions = 2, kTagLogs = 3, kTagCalls = 4 };
 
 Rng BlockRng(uint64_t seed, BlockNumber n, uint32_t version, uint64_t tag) {
   return Rng(Mix64(Mix64(Mix64(seed ^ (tag * kGolden)) + n) + version));
@@ -394,6 +422,28 @@ class VarColumn {
   int32_t* offsets_raw_ = nullptr;
   uint8_t* data_raw_ = nullptr;
   Validity validity_;
+};
+
+// Booleans, bit-packed, never null.
+class BoolColumn {
+ public:
+  Status Init(int64_t rows) {
+    rows_ = rows;
+    const int64_t bytes = arrow::bit_util::BytesForBits(rows);
+    AMP_ASSIGN_OR_RETURN(data_, arrow::AllocateBuffer(bytes));
+    std::memset(data_->mutable_data(), 0, static_cast<size_t>(bytes));
+    return Status::OK();
+  }
+  void Put(int64_t i, bool value) {
+    if (value) arrow::bit_util::SetBit(data_->mutable_data(), i);
+  }
+  std::shared_ptr<arrow::Array> Finish() {
+    return arrow::MakeArray(arrow::ArrayData::Make(arrow::boolean(), rows_, {nullptr, data_}, 0));
+  }
+
+ private:
+  int64_t rows_ = 0;
+  std::shared_ptr<arrow::Buffer> data_;
 };
 
 int64_t TimestampNanos(const ChainSnapshot& snapshot, BlockNumber n) {
@@ -837,14 +887,140 @@ Result<std::shared_ptr<arrow::RecordBatch>> GenerateLogs(const ChainSnapshot& sn
   return arrow::RecordBatch::Make(std::move(schema), rows, std::move(columns));
 }
 
+// ---------------------------------------------------------------------------------------
+// calls: kCallsPerTx frames per transaction, a root call (index 0, depth 0; parent_index
+// 0 too, as there is none) and one call it makes (index 1, parent 0, depth 1).
+
+Result<std::shared_ptr<arrow::RecordBatch>> GenerateCalls(const ChainSnapshot& snapshot,
+                                                          BlockNumber start, BlockNumber end) {
+  const auto& options = snapshot.options();
+  const int64_t rows = static_cast<int64_t>(RowsInBlocks(TableId::kCalls, options, start, end));
+  const auto contracts = AddressSet<24>(options.seed, 0x636f6e7472616374ULL);  // "contract"
+  const auto senders = AddressSet<64>(options.seed, 0x73656e646572ULL);       // "sender"
+  static constexpr uint32_t kSelectors[4] = {0xa9059cbb, 0x70a08231, 0x23b872dd, 0x022c0d9f};
+
+  FixedColumn block_num_meta, block_hash, block_num, timestamp, tx_index, tx_hash, index,
+      parent_index, depth, call_type, caller, address, value, gas_limit, gas_consumed,
+      begin_ordinal, end_ordinal;
+  VarColumn return_data, input;
+  BoolColumn selfdestruct, executed_code;
+  AMP_RETURN_NOT_OK(block_num_meta.Init(rows, 8));
+  AMP_RETURN_NOT_OK(block_hash.Init(rows, 32));
+  AMP_RETURN_NOT_OK(block_num.Init(rows, 8));
+  AMP_RETURN_NOT_OK(timestamp.Init(rows, 8));
+  AMP_RETURN_NOT_OK(tx_index.Init(rows, 4));
+  AMP_RETURN_NOT_OK(tx_hash.Init(rows, 32));
+  AMP_RETURN_NOT_OK(index.Init(rows, 4));
+  AMP_RETURN_NOT_OK(parent_index.Init(rows, 4));
+  AMP_RETURN_NOT_OK(depth.Init(rows, 4));
+  AMP_RETURN_NOT_OK(call_type.Init(rows, 4));
+  AMP_RETURN_NOT_OK(caller.Init(rows, 20));
+  AMP_RETURN_NOT_OK(address.Init(rows, 20));
+  AMP_RETURN_NOT_OK(value.Init(rows, 16, true));
+  AMP_RETURN_NOT_OK(gas_limit.Init(rows, 8));
+  AMP_RETURN_NOT_OK(gas_consumed.Init(rows, 8));
+  AMP_RETURN_NOT_OK(return_data.Init(rows, 64));
+  AMP_RETURN_NOT_OK(input.Init(rows, 4 + 32 * 4));
+  AMP_RETURN_NOT_OK(selfdestruct.Init(rows));
+  AMP_RETURN_NOT_OK(executed_code.Init(rows));
+  AMP_RETURN_NOT_OK(begin_ordinal.Init(rows, 8));
+  AMP_RETURN_NOT_OK(end_ordinal.Init(rows, 8));
+
+  int64_t i = 0;
+  for (BlockNumber n = start; n <= end && rows > 0; ++n) {
+    const uint32_t txs =
+        static_cast<uint32_t>(RowsInBlock(TableId::kTransactions, options, n));
+    const BlockHash& bh = snapshot.hash(n);
+    const int64_t ts = TimestampNanos(snapshot, n);
+    Rng rng = BlockRng(options.seed, n, snapshot.version(n), kTagCalls);
+    uint64_t ordinal = 0;
+    for (uint32_t t = 0; t < txs; ++t) {
+      uint8_t hash[32];
+      TxHash(bh, t, hash);
+      const uint64_t root_gas = 21'000 + rng.Below(979'000);
+      const auto& root_contract = contracts[rng.Below(contracts.size())];
+      for (uint32_t k = 0; k < kCallsPerTx; ++k, ++i) {
+        block_num_meta.Put<uint64_t>(i, n);
+        block_hash.PutBytes(i, bh.bytes.data());
+        block_num.Put<uint64_t>(i, n);
+        timestamp.Put<int64_t>(i, ts);
+        tx_index.Put<uint32_t>(i, t);
+        tx_hash.PutBytes(i, hash);
+        index.Put<uint32_t>(i, k);
+        parent_index.Put<uint32_t>(i, 0);
+        depth.Put<uint32_t>(i, k);
+        // Firehose CallType: 1 CALL, 2 CALLCODE, 3 DELEGATE, 4 STATIC, 5 CREATE. The root
+        // is a CALL (a CREATE now and then); inner frames any of CALL/DELEGATE/STATIC.
+        int32_t type = 1;
+        if (k == 0) {
+          type = rng.Percent(3) ? 5 : 1;
+        } else {
+          static constexpr int32_t kInner[3] = {1, 3, 4};
+          type = kInner[rng.Below(3)];
+        }
+        call_type.Put<int32_t>(i, type);
+        caller.PutBytes(i, k == 0 ? senders[rng.Below(senders.size())].data()
+                                  : root_contract.data());
+        address.PutBytes(i, k == 0 ? root_contract.data()
+                                   : contracts[rng.Below(contracts.size())].data());
+        // DELEGATE and STATIC frames carry no value of their own: null.
+        if (type == 3 || type == 4) {
+          value.SetNull(i);
+        } else {
+          value.PutDecimal(i, rng.Percent(60) ? 0 : WeiAmount(rng, 17));
+        }
+        const uint64_t limit = k == 0 ? root_gas : root_gas / 2;
+        gas_limit.Put<uint64_t>(i, limit);
+        gas_consumed.Put<uint64_t>(i, rng.Below(limit + 1));
+        const int32_t ret = rng.Percent(70) ? 32 : 0;
+        rng.Fill(return_data.Append(i, ret), static_cast<size_t>(ret));
+        const uint32_t words = static_cast<uint32_t>(rng.Below(5));
+        uint8_t* in = input.Append(i, static_cast<int32_t>(4 + 32 * words));
+        const uint32_t selector = kSelectors[rng.Below(4)];
+        for (int b = 0; b < 4; ++b) in[b] = static_cast<uint8_t>(selector >> (24 - 8 * b));
+        rng.Fill(in + 4, 32 * words);
+        selfdestruct.Put(i, rng.Percent(1));
+        executed_code.Put(i, type != 5 || rng.Percent(90));
+      }
+      // Ordinals nest as the frames do: root begins, child begins and ends, root ends.
+      begin_ordinal.Put<uint64_t>(i - 2, ordinal);
+      begin_ordinal.Put<uint64_t>(i - 1, ordinal + 1);
+      end_ordinal.Put<uint64_t>(i - 1, ordinal + 2);
+      end_ordinal.Put<uint64_t>(i - 2, ordinal + 3);
+      ordinal += 4;
+    }
+  }
+
+  auto schema = TableSchema(TableId::kCalls);
+  auto field_type = [&](int c) { return schema->field(c)->type(); };
+  std::vector<std::shared_ptr<arrow::Array>> columns;
+  columns.reserve(schema->num_fields());
+  int c = 0;
+  for (FixedColumn* col : {&block_num_meta, &block_hash, &block_num, &timestamp, &tx_index,
+                           &tx_hash, &index, &parent_index, &depth, &call_type, &caller,
+                           &address, &value, &gas_limit, &gas_consumed}) {
+    columns.push_back(col->Finish(field_type(c++)));
+  }
+  for (VarColumn* col : {&return_data, &input}) {
+    AMP_ASSIGN_OR_RETURN(auto array, col->Finish(field_type(c++)));
+    columns.push_back(std::move(array));
+  }
+  columns.push_back(selfdestruct.Finish());
+  columns.push_back(executed_code.Finish());
+  columns.push_back(begin_ordinal.Finish(field_type(19)));
+  columns.push_back(end_ordinal.Finish(field_type(20)));
+  return arrow::RecordBatch::Make(std::move(schema), rows, std::move(columns));
+}
+
 }  // namespace
 
 Result<TableId> TableFromName(std::string_view name) {
   if (name == "blocks") return TableId::kBlocks;
   if (name == "transactions") return TableId::kTransactions;
   if (name == "logs") return TableId::kLogs;
+  if (name == "calls") return TableId::kCalls;
   return Status::KeyError("table '", name, "' not found in ", kDatasetName,
-                          " (known tables: blocks, transactions, logs)");
+                          " (known tables: blocks, transactions, logs, calls)");
 }
 
 std::string_view TableName(TableId table) {
@@ -855,6 +1031,8 @@ std::string_view TableName(TableId table) {
       return "transactions";
     case TableId::kLogs:
       return "logs";
+    case TableId::kCalls:
+      return "calls";
   }
   return "unknown";
 }
@@ -863,6 +1041,7 @@ std::shared_ptr<arrow::Schema> TableSchema(TableId table) {
   static const auto kBlocks = MakeBlocksSchema();
   static const auto kTransactions = MakeTransactionsSchema();
   static const auto kLogs = MakeLogsSchema();
+  static const auto kCalls = MakeCallsSchema();
   switch (table) {
     case TableId::kBlocks:
       return kBlocks;
@@ -870,6 +1049,8 @@ std::shared_ptr<arrow::Schema> TableSchema(TableId table) {
       return kTransactions;
     case TableId::kLogs:
       return kLogs;
+    case TableId::kCalls:
+      return kCalls;
   }
   return nullptr;
 }
@@ -883,6 +1064,8 @@ uint64_t RowsPerBlock(TableId table, const ChainOptions& options) {
     case TableId::kLogs:
       // Every log belongs to a transaction.
       return options.txs_per_block == 0 ? 0 : options.logs_per_block;
+    case TableId::kCalls:
+      return uint64_t{options.txs_per_block} * kCallsPerTx;
   }
   return 0;
 }
@@ -930,6 +1113,8 @@ Result<std::shared_ptr<arrow::RecordBatch>> GenerateRows(TableId table,
       return GenerateTransactions(snapshot, start, end);
     case TableId::kLogs:
       return GenerateLogs(snapshot, start, end);
+    case TableId::kCalls:
+      return GenerateCalls(snapshot, start, end);
   }
   return Status::Invalid("devnet: unknown table id");
 }

@@ -1,5 +1,6 @@
 // The eth_firehose dataset of the devnet: schemas (amp-protocol.md §3.3, firehose variant
-// for transactions) and deterministic row generation for a block range of a snapshot.
+// for transactions, and the firehose calls table) and deterministic row generation for a
+// block range of a snapshot.
 //
 // transactions follows Amp's providers-firehose table exactly, including its column order
 // (… input, v, r, s, gas_used …: v comes before r and s there).
@@ -29,9 +30,13 @@ namespace amp::devnet {
 
 inline constexpr std::string_view kDatasetName = "eth_firehose";
 
-enum class TableId { kBlocks, kTransactions, kLogs };
+enum class TableId { kBlocks, kTransactions, kLogs, kCalls };
 
-/// "blocks", "transactions", "logs" -> TableId; KeyError naming the known tables otherwise.
+/// calls: frames per transaction (a root call and one inner call).
+inline constexpr uint32_t kCallsPerTx = 2;
+
+/// "blocks", "transactions", "logs", "calls" -> TableId; KeyError naming the known tables
+/// otherwise.
 Result<TableId> TableFromName(std::string_view name);
 std::string_view TableName(TableId table);
 

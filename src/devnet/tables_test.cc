@@ -57,10 +57,12 @@ TEST(Tables, Names) {
   EXPECT_EQ(*TableFromName("blocks"), TableId::kBlocks);
   EXPECT_EQ(*TableFromName("transactions"), TableId::kTransactions);
   EXPECT_EQ(*TableFromName("logs"), TableId::kLogs);
-  auto bad = TableFromName("calls");
+  EXPECT_EQ(*TableFromName("calls"), TableId::kCalls);
+  auto bad = TableFromName("traces");
   ASSERT_TRUE(bad.status().IsKeyError());
   EXPECT_NE(bad.status().message().find("blocks"), std::string::npos);
-  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+  EXPECT_NE(bad.status().message().find("calls"), std::string::npos);
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs, TableId::kCalls}) {
     EXPECT_EQ(*TableFromName(TableName(t)), t);
   }
 }
@@ -83,8 +85,17 @@ TEST(Tables, SchemasAreExact) {
             "_block_num,block_hash,block_num,timestamp,tx_hash,tx_index,log_index,address,"
             "topic0,topic1,topic2,topic3,data");
 
+  auto calls = TableSchema(TableId::kCalls);
+  EXPECT_EQ(Names(*calls),
+            "_block_num,block_hash,block_num,timestamp,tx_index,tx_hash,index,parent_index,"
+            "depth,call_type,caller,address,value,gas_limit,gas_consumed,return_data,input,"
+            "selfdestruct,executed_code,begin_ordinal,end_ordinal");
+  for (const auto& field : calls->fields()) {
+    EXPECT_EQ(field->nullable(), field->name() == "value") << field->name();
+  }
+
   auto ts = arrow::timestamp(arrow::TimeUnit::NANO, "+00:00");
-  for (const auto& schema : {blocks, txs, logs}) {
+  for (const auto& schema : {blocks, txs, logs, calls}) {
     EXPECT_TRUE(schema->field(0)->Equals(arrow::field("_block_num", arrow::uint64(), false)));
     EXPECT_TRUE(schema->GetFieldByName("timestamp")->Equals(arrow::field("timestamp", ts, false)));
     EXPECT_TRUE(schema->GetFieldByName("block_num")->Equals(
@@ -127,6 +138,67 @@ TEST(Tables, SchemasAreExact) {
   expect_field(logs, "topic0", b32, true);
   expect_field(logs, "topic3", b32, true);
   expect_field(logs, "data", arrow::binary(), false);
+  expect_field(calls, "index", arrow::uint32(), false);
+  expect_field(calls, "parent_index", arrow::uint32(), false);
+  expect_field(calls, "depth", arrow::uint32(), false);
+  expect_field(calls, "call_type", arrow::int32(), false);
+  expect_field(calls, "caller", addr, false);
+  expect_field(calls, "address", addr, false);
+  expect_field(calls, "value", cur, true);
+  expect_field(calls, "gas_consumed", arrow::uint64(), false);
+  expect_field(calls, "return_data", arrow::binary(), false);
+  expect_field(calls, "selfdestruct", arrow::boolean(), false);
+  expect_field(calls, "executed_code", arrow::boolean(), false);
+  expect_field(calls, "end_ordinal", arrow::uint64(), false);
+}
+
+// Two frames per transaction, tied to the transactions table by (tx_index, tx_hash);
+// ordinals nest; value is null exactly for DELEGATE/STATIC frames.
+TEST(Tables, CallsBelongToTheirTransactions) {
+  ChainOptions options = SmallOptions();
+  options.txs_per_block = 3;
+  Chain chain(options);
+  auto s = chain.Snapshot();
+  EXPECT_EQ(RowsPerBlock(TableId::kCalls, options), 6u);
+  auto calls = Rows(TableId::kCalls, *s, 40, 59);
+  auto txs = Rows(TableId::kTransactions, *s, 40, 59);
+  ASSERT_NE(calls, nullptr);
+  ASSERT_EQ(calls->num_rows(), 2 * txs->num_rows());
+  const auto& call_tx = Col<arrow::FixedSizeBinaryArray>(calls, "tx_hash");
+  const auto& tx_hash = Col<arrow::FixedSizeBinaryArray>(txs, "tx_hash");
+  const auto& call_tx_index = Col<arrow::UInt32Array>(calls, "tx_index");
+  const auto& tx_index = Col<arrow::UInt32Array>(txs, "tx_index");
+  const auto& block = Col<arrow::UInt64Array>(calls, "block_num");
+  const auto& index = Col<arrow::UInt32Array>(calls, "index");
+  const auto& depth = Col<arrow::UInt32Array>(calls, "depth");
+  const auto& type = Col<arrow::Int32Array>(calls, "call_type");
+  const auto& value = Col<arrow::Decimal128Array>(calls, "value");
+  const auto& limit = Col<arrow::UInt64Array>(calls, "gas_limit");
+  const auto& used = Col<arrow::UInt64Array>(calls, "gas_consumed");
+  const auto& begin = Col<arrow::UInt64Array>(calls, "begin_ordinal");
+  const auto& end = Col<arrow::UInt64Array>(calls, "end_ordinal");
+  const auto& caller = Col<arrow::FixedSizeBinaryArray>(calls, "caller");
+  const auto& address = Col<arrow::FixedSizeBinaryArray>(calls, "address");
+  int nulls = 0;
+  for (int64_t i = 0; i < calls->num_rows(); ++i) {
+    const int64_t tx = i / 2;
+    EXPECT_EQ(block.Value(i), 40u + static_cast<uint64_t>(tx / 3));
+    EXPECT_EQ(HashAt(call_tx, i), HashAt(tx_hash, tx)) << i;
+    EXPECT_EQ(call_tx_index.Value(i), tx_index.Value(tx));
+    EXPECT_EQ(index.Value(i), static_cast<uint32_t>(i % 2));
+    EXPECT_EQ(depth.Value(i), static_cast<uint32_t>(i % 2));
+    EXPECT_LE(used.Value(i), limit.Value(i));
+    EXPECT_EQ(value.IsNull(i), type.Value(i) == 3 || type.Value(i) == 4) << i;
+    nulls += value.IsNull(i) ? 1 : 0;
+    EXPECT_LT(begin.Value(i), end.Value(i));
+    if (i % 2 == 1) {
+      // The inner frame nests inside the root, which called it.
+      EXPECT_LT(begin.Value(i - 1), begin.Value(i));
+      EXPECT_GT(end.Value(i - 1), end.Value(i));
+      EXPECT_EQ(std::memcmp(caller.GetValue(i), address.GetValue(i - 1), 20), 0);
+    }
+  }
+  EXPECT_GT(nulls, 0);
 }
 
 TEST(Tables, RowCountsPerBlock) {
@@ -138,7 +210,8 @@ TEST(Tables, RowCountsPerBlock) {
   EXPECT_EQ(RowsPerBlock(TableId::kBlocks, options), 1u);
   EXPECT_EQ(RowsPerBlock(TableId::kTransactions, options), 5u);
   EXPECT_EQ(RowsPerBlock(TableId::kLogs, options), 11u);
-  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+  EXPECT_EQ(RowsPerBlock(TableId::kCalls, options), 10u);
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs, TableId::kCalls}) {
     auto batch = Rows(t, *s, 10, 19);
     ASSERT_NE(batch, nullptr);
     EXPECT_EQ(batch->num_rows(), static_cast<int64_t>(10 * RowsPerBlock(t, options)));
@@ -165,7 +238,7 @@ TEST(Tables, DeterministicAndRangeIndependent) {
   other.seed = 8;
   Chain c(other);
   c.ProduceUntil(260);
-  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs, TableId::kCalls}) {
     auto ra = Rows(t, *a.Snapshot(), 0, 259);
     auto rb = Rows(t, *b.Snapshot(), 0, 259);
     auto rc = Rows(t, *c.Snapshot(), 0, 259);
@@ -368,7 +441,7 @@ TEST(Tables, ReorgChangesOnlyReplacedBlocks) {
   auto before = chain.Snapshot();
   ASSERT_TRUE(chain.Reorg(3).ok());  // replaces 197..199
   auto after = chain.Snapshot();
-  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs}) {
+  for (TableId t : {TableId::kBlocks, TableId::kTransactions, TableId::kLogs, TableId::kCalls}) {
     auto old_rows = Rows(t, *before, 180, 199);
     auto new_rows = Rows(t, *after, 180, 199);
     const int64_t per = static_cast<int64_t>(RowsPerBlock(t, options));
@@ -388,7 +461,10 @@ TEST(Tables, ReorgChangesOnlyReplacedBlocks) {
       }
     }
     // Other content is redrawn too, not only the hashes.
-    auto other = t == TableId::kBlocks ? "state_root" : t == TableId::kTransactions ? "from" : "data";
+    auto other = t == TableId::kBlocks         ? "state_root"
+                 : t == TableId::kTransactions ? "from"
+                 : t == TableId::kCalls        ? "input"
+                                               : "data";
     EXPECT_FALSE(old_rows->GetColumnByName(other)
                      ->Slice(17 * per)
                      ->Equals(new_rows->GetColumnByName(other)->Slice(17 * per)))

@@ -125,9 +125,10 @@ Result<DevnetOptions> ToDevnetOptions(const DevnetFlags& flags) {
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     name.erase(0, name.find_first_not_of(' '));
     name.erase(name.find_last_not_of(' ') + 1);
-    if (name != "blocks" && name != "transactions" && name != "logs") {
+    if (name != "blocks" && name != "transactions" && name != "logs" && name != "calls") {
       return Status::Invalid("--unsynced-tables: '", name,
-                             "' is not a table of eth_firehose (blocks, transactions, logs)");
+                             "' is not a table of eth_firehose (blocks, transactions, logs, "
+                             "calls)");
     }
     o.unsynced_tables.push_back(std::move(name));
   }

@@ -206,7 +206,7 @@ def main() -> int:
         expect(run(amp, "query", *s, "--format", "xml", "SELECT 1", env=env), 2, "xml", "table, csv, jsonl")
         expect(run(amp, "query", *s, "SELEC block_num FROM eth_firehose.blocks", env=env), 3, "INVALID_ARGUMENT")
         expect(run(amp, "query", *s, "SELECT nope FROM eth_firehose.blocks", env=env), 3, "nope")
-        expect(run(amp, "query", *s, "SELECT * FROM eth_firehose.nope", env=env), 3, "NOT_FOUND", "nope")
+        expect(run(amp, "query", *s, "SELECT * FROM eth_firehose.nope", env=env), 3, "INTERNAL", "nope")
         expect(run(amp, "query", *s, "SELECT * FROM eth_firehose.blocks LIMIT 3 SETTINGS stream = true",
                    env=env), 3, "non-incremental")
         expect(run(amp, "query", "--server", f"grpc://127.0.0.1:{free_port()}", "SELECT 1", env=env), 4,

@@ -43,7 +43,6 @@ class ClientErrorsTest : public DevnetClientTest {
 
 TEST_F(ClientErrorsTest, BadSqlIsAFatalInvalidArgument) {
   for (const std::string sql : {"SELEC * FROM eth_firehose.blocks",
-                                "SELECT nope FROM eth_firehose.blocks",
                                 "SELECT * FROM eth_firehose.logs WHERE topic0 = 0x1234",
                                 "SELECT * FROM logs"}) {
     SCOPED_TRACE(sql);
@@ -60,16 +59,26 @@ TEST_F(ClientErrorsTest, BadSqlIsAFatalInvalidArgument) {
   }
 }
 
-TEST_F(ClientErrorsTest, UnknownTableIsNotFoundNamingIt) {
+// As ampd: an unknown table, dataset or column fails the output-schema inference at
+// GetFlightInfo with INTERNAL, which no retry fixes.
+TEST_F(ClientErrorsTest, UnknownTableDatasetOrColumnIsAFatalInternalNamingIt) {
   auto st = client().sql("SELECT * FROM eth_firehose.nope").to_arrow().status();
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(CodeOf(st), "NOT_FOUND") << st.ToString();
+  EXPECT_EQ(CodeOf(st), "INTERNAL") << st.ToString();
   EXPECT_EQ(ClassOf(st), ErrorClass::kFatal);
-  EXPECT_THAT(st.message(), HasSubstr("eth_firehose.nope"));
+  EXPECT_THAT(st.message(), AllOf(HasSubstr("failed to infer SQL output schema"),
+                                  HasSubstr("table 'eth_firehose.nope' not found"),
+                                  HasSubstr("GetFlightInfo")));
 
   auto dataset = client().sql("SELECT * FROM \"_/other@1.0.0\".blocks").to_arrow().status();
-  EXPECT_EQ(CodeOf(dataset), "NOT_FOUND") << dataset.ToString();
-  EXPECT_THAT(dataset.message(), HasSubstr("other"));
+  EXPECT_EQ(CodeOf(dataset), "INTERNAL") << dataset.ToString();
+  EXPECT_EQ(ClassOf(dataset), ErrorClass::kFatal);
+  EXPECT_THAT(dataset.message(), HasSubstr("dataset 'other' not found"));
+
+  auto column = client().sql("SELECT nope FROM eth_firehose.blocks").to_arrow().status();
+  EXPECT_EQ(CodeOf(column), "INTERNAL") << column.ToString();
+  EXPECT_EQ(ClassOf(column), ErrorClass::kFatal);
+  EXPECT_THAT(column.message(), HasSubstr("No field named nope"));
 }
 
 TEST_F(ClientErrorsTest, NonIncrementalStreamsAreRejected) {
@@ -81,7 +90,8 @@ TEST_F(ClientErrorsTest, NonIncrementalStreamsAreRejected) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(CodeOf(st), "INVALID_ARGUMENT") << st.ToString();
   EXPECT_EQ(ClassOf(st), ErrorClass::kFatal);
-  EXPECT_THAT(st.message(), AllOf(HasSubstr("non-incremental"), HasSubstr("`Limit`")));
+  EXPECT_THAT(st.message(), AllOf(HasSubstr("invalid query: non-incremental"),
+                                  HasSubstr("operation: Limit")));
 
   // An aggregate made a stream by the amp-stream header.
   QueryOptions stream;

@@ -77,7 +77,7 @@ def body(suite: lib.Suite) -> None:
         ("unknown column", "SELECT nope_col FROM eth_firehose.blocks", uri, "new_col", [], {3},
          ["nope_col"], []),
         ("unknown table", "SELECT * FROM eth_firehose.nope", uri, "new_tab", [], {3},
-         ["NOT_FOUND", "eth_firehose.nope"], []),
+         ["INTERNAL", "eth_firehose.nope"], []),
         ("non-incremental stream", "SELECT * FROM eth_firehose.blocks LIMIT 3", uri, "new_limit",
          ["--stream"], {3}, ["non-incremental"], []),
         ("wrong password", BLOCKS, f"postgresql://amp_secure:wrong-pw-s3cret@{host_port}/amp_test",

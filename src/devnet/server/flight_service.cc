@@ -37,17 +37,29 @@ std::optional<std::string_view> Header(const flight::ServerCallContext& context,
   return it->second;
 }
 
-// Planner errors keep Amp's classes: Invalid -> INVALID_ARGUMENT, KeyError -> NOT_FOUND.
-// Details are dropped because Arrow appends them to the gRPC message text.
+// Planner errors as ampd reports them. ampd infers the output schema while planning; an
+// unknown table, dataset or column fails there, and that error is INTERNAL with its cause
+// chain: "failed to infer SQL output schema | Caused by: Error during planning: table
+// 'eth_firehose.nope' not found" (DataFusion's Schema error for a column). Other planning
+// errors (syntax, types, constructs) stay INVALID_ARGUMENT. Details are dropped because
+// Arrow appends them to the gRPC message text.
+constexpr std::string_view kSchemaInference = "failed to infer SQL output schema | Caused by: ";
+
 Status PlanningError(const Status& st) {
-  if (st.IsInvalid() || st.IsKeyError()) return Status(st.code(), st.message());
+  if (st.IsKeyError()) {
+    return InternalError(std::string(kSchemaInference) + "Error during planning: " + st.message());
+  }
+  if (st.IsInvalid() && st.message().rfind("No field named ", 0) == 0) {
+    return InternalError(std::string(kSchemaInference) + "Schema error: " + st.message());
+  }
+  if (st.IsInvalid()) return Status(st.code(), st.message());
   if (st.IsTypeError() || st.IsNotImplemented()) return Status::Invalid(st.message());
   return InternalError("planning failed: " + st.ToString());
 }
 
 Result<std::unique_ptr<sql::Plan>> PlanSql(std::string_view sql) {
   DevnetCatalog catalog;
-  auto plan = sql::PlanQuery(sql, catalog);
+  auto plan = sql::PlanQuery(sql, catalog, {.defer_non_incremental = true});
   if (!plan.ok()) return PlanningError(plan.status());
   return std::move(*plan);
 }
@@ -232,6 +244,9 @@ Status FlightService::GetFlightInfo(const flight::ServerCallContext& context,
     if (v == "true" || v == "1") ticket.is_streaming = true;
     if (v == "false" || v == "0") ticket.is_streaming = false;
   }
+  // ampd would run it as a batch query, the devnet cannot: refuse it (a stream of it is
+  // refused at DoGet, as ampd refuses any non-incremental stream).
+  if (!ticket.is_streaming && plan->batch_refusal()) return Status::Invalid(*plan->batch_refusal());
   if (auto resume = Header(context, "amp-resume")) {
     // Amp: serde_json::from_slice(..).ok(), a malformed cursor is silently ignored.
     auto cursor = Cursor::FromJson(*resume);
@@ -271,12 +286,14 @@ Status FlightService::DoGet(const flight::ServerCallContext& context,
       }
     }
   }
+  if (!ticket->is_streaming && plan->batch_refusal()) return Status::Invalid(*plan->batch_refusal());
   if (ticket->is_streaming && !plan->is_incremental()) {
-    // Amp's wording (flight.rs execute_plan), naming the operation as DataFusion does.
+    // ampd's wording (flight.rs execute_plan under its "invalid query: " prefix), naming
+    // the operation as DataFusion does.
     return Status::Invalid(
-        "non-incremental queries are not supported for streaming, query contains "
-        "non-incremental operation: `",
-        plan->non_incremental_operation().value_or("Unknown"), "`");
+        "invalid query: non-incremental queries are not supported for streaming, query "
+        "contains non-incremental operation: ",
+        plan->non_incremental_operation().value_or("Unknown"));
   }
   for (const auto& field : plan->output_schema()->fields()) {
     if (HasDictionary(*field->type())) {
@@ -285,7 +302,7 @@ Status FlightService::DoGet(const flight::ServerCallContext& context,
     }
   }
   auto table = TableFromName(plan->source_table().table);
-  if (!table.ok()) return Status::KeyError(table.status().message());
+  if (!table.ok()) return PlanningError(table.status());
   auto executor = plan->MakeExecutor();
   if (!executor.ok()) return InternalError("cannot execute query: " + executor.status().ToString());
 

@@ -88,6 +88,7 @@ struct TableFactor {
 };
 
 struct Select {
+  bool distinct = false;  // SELECT DISTINCT (planned only to be refused, see PlanOptions)
   std::vector<SelectItem> items;
   std::optional<TableFactor> from;
   ExprPtr where;

@@ -101,6 +101,11 @@ class Plan {
   /// `Limit`": "Limit", "Sort" or "Aggregate". nullopt iff is_incremental().
   virtual std::optional<std::string> non_incremental_operation() const = 0;
   virtual BlockBounds block_bounds() const = 0;
+  /// Set only with PlanOptions::defer_non_incremental: the devnet cannot run this query
+  /// (DISTINCT, an ORDER BY other than block_num ascending), which ampd would run as a
+  /// batch and refuse as a stream. The message to refuse a batch run with; MakeExecutor()
+  /// is then Invalid with it, and non_incremental_operation() names the construct.
+  virtual std::optional<std::string> batch_refusal() const { return std::nullopt; }
   virtual Result<std::unique_ptr<Executor>> MakeExecutor() const = 0;
   /// An executor that answers without any source row, when the answer only depends on how
   /// many rows each block has: the innermost SELECT aggregates the source table with only
@@ -124,5 +129,14 @@ class Plan {
 /// ...", a plan error in DataFusion) and type errors (e.g. a hex literal of the wrong
 /// width); KeyError (-> NOT_FOUND) for unknown tables, as the catalog reports them.
 Result<std::unique_ptr<Plan>> PlanQuery(std::string_view sql, const Catalog& catalog);
+
+struct PlanOptions {
+  /// Plan DISTINCT and unsupported ORDER BYs instead of refusing them, so that a server can
+  /// refuse them where ampd does: a stream at DoGet as non-incremental ("Distinct",
+  /// "Sort"), a batch query as unsupported (Plan::batch_refusal()).
+  bool defer_non_incremental = false;
+};
+Result<std::unique_ptr<Plan>> PlanQuery(std::string_view sql, const Catalog& catalog,
+                                        const PlanOptions& options);
 
 }  // namespace amp::devnet::sql

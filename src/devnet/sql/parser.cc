@@ -511,7 +511,10 @@ class Parser {
     auto select = std::make_unique<ast::Select>();
     select->pos = Peek().pos;
     AMP_RETURN_NOT_OK(ExpectKw("SELECT"));
-    if (Kw(Peek(), "DISTINCT")) return Unsupported("DISTINCT");
+    if (AcceptKw("DISTINCT")) {
+      if (Kw(Peek(), "ON")) return Unsupported("DISTINCT ON");
+      select->distinct = true;  // the planner refuses it, where and how ampd would
+    }
     AcceptKw("ALL");
     if (Kw(Peek(), "TOP")) return Unsupported("TOP");
     do {

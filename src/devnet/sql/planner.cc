@@ -1152,7 +1152,12 @@ Result<TableRef> ParseDatasetReference(const std::string& schema, const std::str
 
 class Planner {
  public:
-  explicit Planner(const Catalog& catalog) : catalog_(catalog) {}
+  Planner(const Catalog& catalog, const PlanOptions& options)
+      : catalog_(catalog), options_(options) {}
+
+  /// Set in PlanOptions::defer_non_incremental mode: why the devnet cannot run the query
+  /// as a batch (the first such construct).
+  const std::optional<std::string>& batch_refusal() const { return batch_refusal_; }
 
   /// Plans `query` onto the end of `chain`; returns the relation it produces (unqualified).
   Result<Relation> PlanQuery(const ast::Query& query, const ScopePtr& scope, Chain* chain) {
@@ -1209,7 +1214,7 @@ class Planner {
     }
     stage.narrow_schema = stage.input_schema;
     stage.output_schema = stage.input_schema;
-    AMP_RETURN_NOT_OK(CheckOrderBy(query, inner, inner, /*aggregate=*/false));
+    AMP_RETURN_NOT_OK(DeferOrderBy(CheckOrderBy(query, inner, inner, /*aggregate=*/false)));
     StageInfo info;
     ApplyLimitAndFlags(query, /*aggregate=*/false, &stage, &info);
     chain->stages.push_back(std::move(stage));
@@ -1320,8 +1325,10 @@ class Planner {
       AMP_RETURN_NOT_OK(PlanPlainItems(select, input, &stage, &output));
     }
     AMP_RETURN_NOT_OK(CheckUniqueNames(output));
-    AMP_RETURN_NOT_OK(CheckOrderBy(query, input, output, aggregate));
+    if (select.distinct) AMP_RETURN_NOT_OK(Defer("DISTINCT is not supported by the devnet"));
+    AMP_RETURN_NOT_OK(DeferOrderBy(CheckOrderBy(query, input, output, aggregate)));
     ApplyLimitAndFlags(query, aggregate, &stage, &info);
+    if (select.distinct && !info.non_incremental) info.non_incremental = "Distinct";
     chain->stages.push_back(std::move(stage));
     chain->infos.push_back(std::move(info));
     return output;
@@ -1557,6 +1564,20 @@ class Planner {
     return Status::OK();
   }
 
+  // A construct the devnet cannot execute but ampd would, and which is non-incremental:
+  // ampd refuses it in a stream only, at DoGet. Deferred, it is recorded (the plan can
+  // then only be refused); otherwise it is the error.
+  Status Defer(const std::string& message) {
+    if (!options_.defer_non_incremental) return Status::Invalid(message);
+    if (!batch_refusal_) batch_refusal_ = message;
+    return Status::OK();
+  }
+  Status DeferOrderBy(const Status& st) {
+    // Only the devnet's own limitation is deferred; an unknown column stays an error.
+    if (st.ok() || st.message().rfind("ORDER BY is supported by the devnet", 0) != 0) return st;
+    return Defer(st.message());
+  }
+
   static void ApplyLimitAndFlags(const ast::Query& query, bool aggregate, Stage* stage,
                                  StageInfo* info) {
     stage->limit = query.limit;
@@ -1574,6 +1595,8 @@ class Planner {
 
   static constexpr int kMaxPlanDepth = 200;  // as the parser's nesting cap
   const Catalog& catalog_;
+  PlanOptions options_;
+  std::optional<std::string> batch_refusal_;
   int depth_ = 0;
 };
 
@@ -1583,10 +1606,11 @@ class Planner {
 
 class PlanImpl final : public Plan {
  public:
-  PlanImpl(Chain chain, bool streaming)
+  PlanImpl(Chain chain, bool streaming, std::optional<std::string> batch_refusal)
       : stages_(std::make_shared<const std::vector<Stage>>(std::move(chain.stages))),
         source_(std::move(*chain.source)),
-        streaming_(streaming) {
+        streaming_(streaming),
+        batch_refusal_(std::move(batch_refusal)) {
     output_schema_ = stages_->back().output_schema;
     // Walk outward from the table: every WHERE restricts the source rows, until a LIMIT
     // or aggregate, above which a filter no longer says which source rows matter.
@@ -1616,7 +1640,9 @@ class PlanImpl final : public Plan {
   bool is_incremental() const override { return !non_incremental_.has_value(); }
   std::optional<std::string> non_incremental_operation() const override { return non_incremental_; }
   BlockBounds block_bounds() const override { return bounds_; }
+  std::optional<std::string> batch_refusal() const override { return batch_refusal_; }
   Result<std::unique_ptr<Executor>> MakeExecutor() const override {
+    if (batch_refusal_) return Status::Invalid(*batch_refusal_);
     return internal::MakeChainExecutor(stages_);
   }
 
@@ -1756,6 +1782,7 @@ class PlanImpl final : public Plan {
   TableRef source_;
   bool streaming_;
   std::optional<std::string> non_incremental_;
+  std::optional<std::string> batch_refusal_;
   BlockBounds bounds_;
 };
 
@@ -1777,15 +1804,21 @@ bool StreamingSetting(const ast::Query& query) {
 }  // namespace
 
 Result<std::unique_ptr<Plan>> PlanQuery(std::string_view sql, const Catalog& catalog) {
+  return PlanQuery(sql, catalog, PlanOptions{});
+}
+
+Result<std::unique_ptr<Plan>> PlanQuery(std::string_view sql, const Catalog& catalog,
+                                        const PlanOptions& options) {
   AMP_RETURN_NOT_OK(InitializeCompute());
   AMP_ASSIGN_OR_RETURN(auto query, ParseQuery(sql));
-  Planner planner(catalog);
+  Planner planner(catalog, options);
   Chain chain;
   AMP_RETURN_NOT_OK(planner.PlanQuery(*query, nullptr, &chain).status());
   if (!chain.source || chain.stages.empty()) {
     return Status::Invalid("query reads no table");
   }
-  return std::make_unique<PlanImpl>(std::move(chain), StreamingSetting(*query));
+  return std::make_unique<PlanImpl>(std::move(chain), StreamingSetting(*query),
+                                    planner.batch_refusal());
 }
 
 }  // namespace amp::devnet::sql

@@ -182,6 +182,8 @@ TEST(SqlEngineTest, RejectsWithTheExpectedError) {
        "ORDER BY is supported by the devnet only on block_num"},
       {"SELECT * FROM eth_firehose.logs ORDER BY nope", arrow::StatusCode::Invalid,
        "No field named nope"},
+      {"SELECT DISTINCT block_num FROM eth_firehose.logs", arrow::StatusCode::Invalid,
+       "DISTINCT is not supported by the devnet"},
       {"SELECT q.* FROM eth_firehose.logs l", arrow::StatusCode::Invalid, "Invalid qualifier q"},
       {"WITH a AS (SELECT * FROM eth_firehose.logs), a AS (SELECT * FROM eth_firehose.logs) "
        "SELECT * FROM a",
@@ -302,6 +304,33 @@ TEST(SqlEngineTest, ResolvesTheSourceTable) {
   EXPECT_EQ(plan->source_table().table, "blocks");
   EXPECT_EQ(plan->source_table().namespace_name, "");
   EXPECT_EQ(plan->source_table().revision, "");
+}
+
+// For a server that refuses where ampd does: constructs only a stream would be refused for
+// plan (naming the non-incremental operation) and carry the batch refusal.
+TEST(SqlEngineTest, DeferredRefusalsOfNonIncrementalConstructs) {
+  FakeCatalog catalog;
+  const PlanOptions defer{.defer_non_incremental = true};
+  const std::pair<std::string, std::string> cases[] = {
+      {"SELECT DISTINCT block_num FROM eth_firehose.logs", "Distinct"},
+      {"SELECT * FROM eth_firehose.logs ORDER BY block_num DESC", "Sort"},
+      {"SELECT * FROM eth_firehose.logs ORDER BY hash", "Sort"},
+      {"SELECT DISTINCT block_num FROM eth_firehose.logs LIMIT 3", "Limit"},
+  };
+  for (const auto& [sql, op] : cases) {
+    auto plan = PlanQuery(sql, catalog, defer);
+    ASSERT_TRUE(plan.ok()) << sql << " -> " << plan.status().ToString();
+    EXPECT_EQ((*plan)->non_incremental_operation(), op) << sql;
+    ASSERT_TRUE((*plan)->batch_refusal().has_value()) << sql;
+    EXPECT_NE((*plan)->batch_refusal()->find("by the devnet"), std::string::npos);
+    EXPECT_TRUE((*plan)->MakeExecutor().status().IsInvalid()) << sql;
+  }
+  auto fine = PlanQuery("SELECT * FROM eth_firehose.logs ORDER BY block_num", catalog, defer);
+  ASSERT_TRUE(fine.ok());
+  EXPECT_FALSE((*fine)->batch_refusal().has_value());
+  EXPECT_TRUE(PlanQuery("SELECT * FROM eth_firehose.logs ORDER BY nope", catalog, defer)
+                  .status()
+                  .IsInvalid());
 }
 
 TEST(SqlEngineTest, FlagsNonIncrementalQueries) {

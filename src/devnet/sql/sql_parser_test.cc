@@ -84,7 +84,7 @@ TEST(SqlParserTest, RejectsUnsupportedConstructsByName) {
       {"SELECT block_num, COUNT(*) FROM eth_firehose.blocks GROUP BY block_num",
        "GROUP BY is not supported by the devnet"},
       {"SELECT COUNT(*) FROM eth_firehose.blocks HAVING COUNT(*) > 1", "HAVING is not supported"},
-      {"SELECT DISTINCT block_num FROM eth_firehose.blocks", "DISTINCT is not supported"},
+      {"SELECT DISTINCT ON (miner) block_num FROM eth_firehose.blocks", "DISTINCT ON is not supported"},
       {"SELECT COUNT(DISTINCT block_num) FROM eth_firehose.blocks", "DISTINCT is not supported"},
       {"SELECT ROW_NUMBER() OVER (ORDER BY block_num) FROM eth_firehose.blocks",
        "window function (OVER) is not supported"},

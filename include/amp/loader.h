@@ -45,6 +45,10 @@ namespace amp {
 
 inline constexpr BlockNumber kMaxBlock = UINT64_MAX;
 
+/// ErrorInfo code of a checkpoint refused because its table no longer holds the rows it
+/// describes (see LoaderSession::LoadCheckpoint).
+inline constexpr const char* kStaleProgressCode = "STALE_PROGRESS";
+
 /// Inclusive block interval [start, end].
 struct BlockInterval {
   BlockNumber start = 0;
@@ -118,6 +122,14 @@ class LoaderSession {
   virtual Status Commit(const StreamCheckpoint* checkpoint) = 0;
   virtual void Abort() = 0;
   /// The last committed checkpoint of `stream_id`, if any.
+  ///
+  /// Progress that outlives its table: a loader that records which tables a checkpoint
+  /// wrote refuses (kFatal, ErrorInfo code kStaleProgressCode) a checkpoint whose table no
+  /// longer holds what the checkpoint says was committed (the table was dropped, recreated
+  /// or emptied behind the loader's back), so that a rerun never resumes into an empty
+  /// table. The message names the fix (`--reset`, `ampsync reset`). Checkpoints written
+  /// before the loader recorded this are accepted and get it with their next commit.
+  /// LoadCheckpoint and LoadCheckpoints called inside an open unit skip the check.
   virtual Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) = 0;
   /// Every committed checkpoint whose stream_id starts with `prefix`, in stream_id order.
   /// Parallel backfills keep one checkpoint per partition ("<job>/range/<start>") and
@@ -154,6 +166,20 @@ class Loader {
   /// Drops `table` and forgets its checkpoints.
   virtual Status DropTable(const std::string& table) {
     return Status::NotImplemented("loader '", name(), "' cannot drop '", table, "'");
+  }
+  /// Forgets the progress of job `job_id` into `table`: every checkpoint whose stream_id is
+  /// `job_id` or starts with `job_id + "/"` (the stream cursor, the parallel ranges
+  /// "<job>/range/<start>" and the hybrid plan "<job>/plan"); an empty `job_id` forgets
+  /// every checkpoint that wrote `table` (and those jobs' plans). With `truncate`, also
+  /// deletes every row of `table`, in the same transaction as the checkpoints where the store
+  /// allows it (PostgreSQL, Delta Lake; Redis deletes rows in chunks first, so a rerun of an
+  /// interrupted reset finishes it). A missing table is not an error. Returns how many
+  /// checkpoints were forgotten. The default: NotImplemented naming the loader.
+  virtual Result<int64_t> ResetProgress(const std::string& table, const std::string& job_id,
+                                        bool truncate) {
+    (void)job_id;
+    (void)truncate;
+    return Status::NotImplemented("loader '", name(), "' cannot reset the progress of '", table, "'");
   }
   /// Compacts the storage of `table` (Delta Lake: many small files into fewer large ones,
   /// committed with dataChange = false; `ampsync optimize`). An explicit operation, never

@@ -165,7 +165,11 @@ class Driver {
     if (st.ok()) st = Loop();
     if (!st.ok()) {
       AbortUnit();
-      if (created_table_ && !committed_any_) {
+      // Not after refusing progress that outlived its table: dropping would forget that
+      // progress too, and the next run would load into the table as if nothing was wrong.
+      const ErrorInfo* info = ErrorInfo::FromStatus(st);
+      const bool stale = info != nullptr && info->code() == kStaleProgressCode;
+      if (created_table_ && !committed_any_ && !stale) {
         session_.reset();  // return its connection before dropping
         (void)job_.loader->DropTable(job_.table);
       }

@@ -1088,6 +1088,89 @@ void LoaderConformanceTest::TestTruncateForgetsCheckpoints() {
   EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "s1"), s1b));
 }
 
+// Progress that outlives its table (issue 10): a checkpoint whose table was dropped behind
+// the loader's back (then recreated empty by EnsureTable, as the next load does) is never
+// handed back to resume from: either it went with the table (Delta keeps checkpoints in the
+// table's log) or it is refused, kFatal with kStaleProgressCode and a message naming the
+// fix. ResetProgress then clears it and loading starts over.
+void LoaderConformanceTest::TestCheckpointOfADroppedTableIsNotResumed() {
+  const TableSpec spec = IdSpec("dropped");
+  CONF_ASSERT_OK(loader_->EnsureTable(spec));
+  const auto rows = BlockRows(0, 4, 1, "first"), ranged = BlockRows(5, 9, 1, "ranged");
+  const auto cp = MakeCheckpoint("job", 4, 1), range = MakeCheckpoint("job/range/5", 9, 1);
+  {
+    CONF_ASSERT_OK_AND_ASSIGN(auto session, loader_->OpenSession());
+    CONF_ASSERT_OK(RunUnit(*session, spec.name, {IdPiece(rows)}, &cp));
+    CONF_ASSERT_OK(RunUnit(*session, spec.name, {IdPiece(ranged)}, &range));
+  }
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "job"), cp)) << "before the drop";
+  CONF_ASSERT_OK(quirks_->DropTable(spec.name));
+  auto restarted = NewLoader();  // the rerun
+  ASSERT_NE(restarted, nullptr);
+  CONF_ASSERT_OK(restarted->EnsureTable(spec));
+  auto expect_not_resumed = [&](const Status& st, bool found, const std::string& what) {
+    if (st.ok()) {
+      EXPECT_FALSE(found) << what << ": the checkpoint of a dropped table was returned";
+      return;
+    }
+    const ErrorInfo* info = ErrorInfo::FromStatus(st);
+    EXPECT_TRUE(info != nullptr && info->code() == kStaleProgressCode) << what << ": " << st.ToString();
+    EXPECT_EQ(ClassOf(st), ErrorClass::kFatal) << what << ": " << st.ToString();
+    EXPECT_NE(st.message().find("--reset"), std::string::npos) << what << ": " << st.message();
+  };
+  {
+    auto one = Checkpoint(*restarted, "job");
+    expect_not_resumed(one.status(), one.ok() && one->has_value(), "LoadCheckpoint");
+    CONF_ASSERT_OK_AND_ASSIGN(auto session, restarted->OpenSession());
+    auto all = session->LoadCheckpoints("job/range/");
+    expect_not_resumed(all.status(), all.ok() && !all->empty(), "LoadCheckpoints");
+  }
+  CONF_ASSERT_OK_AND_ASSIGN(auto forgotten, restarted->ResetProgress(spec.name, "job", false));
+  EXPECT_LE(forgotten, 2);
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*restarted, "job"), std::nullopt)) << "after ResetProgress";
+  CONF_ASSERT_OK_AND_ASSIGN(auto session, restarted->OpenSession());
+  CONF_ASSERT_OK(RunUnit(*session, spec.name, {IdPiece(rows)}, &cp));
+  EXPECT_TRUE(SameRows(Read(*restarted, spec), ExpectedByBlock(rows), {"id"})) << "the reload";
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*restarted, "job"), cp)) << "the reload's checkpoint";
+}
+
+// ResetProgress(table, job, false) forgets exactly the job's checkpoints ("<job>" and
+// "<job>/...") and keeps the rows and other jobs' progress; ResetProgress(table, "", true)
+// deletes every row and every checkpoint of the table, and leaves other tables alone.
+void LoaderConformanceTest::TestResetProgressForgetsOneJob() {
+  const TableSpec t = IdSpec("reset_t"), u = IdSpec("reset_u");
+  CONF_ASSERT_OK(loader_->EnsureTable(t));
+  CONF_ASSERT_OK(loader_->EnsureTable(u));
+  const auto a = BlockRows(0, 4, 1, "a"), b = BlockRows(5, 9, 1, "b"), c = BlockRows(10, 12, 1, "c");
+  const auto job = MakeCheckpoint("job", 4, 1), job_range = MakeCheckpoint("job/range/5", 9, 1);
+  const auto jobber = MakeCheckpoint("jobber", 12, 1), other = MakeCheckpoint("other", 4, 1);
+  {
+    CONF_ASSERT_OK_AND_ASSIGN(auto session, loader_->OpenSession());
+    CONF_ASSERT_OK(RunUnit(*session, t.name, {IdPiece(a)}, &job));
+    CONF_ASSERT_OK(RunUnit(*session, t.name, {IdPiece(b)}, &job_range));
+    CONF_ASSERT_OK(RunUnit(*session, t.name, {IdPiece(c)}, &jobber));  // shares the prefix only
+    CONF_ASSERT_OK(RunUnit(*session, u.name, {IdPiece(a)}, &other));
+  }
+  CONF_ASSERT_OK_AND_ASSIGN(auto forgotten, loader_->ResetProgress(t.name, "job", false));
+  EXPECT_EQ(forgotten, 2);
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "job"), std::nullopt)) << "the job's stream";
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "job/range/5"), std::nullopt)) << "the job's range";
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "jobber"), jobber)) << "another job of the table";
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "other"), other)) << "another table's job";
+  EXPECT_TRUE(SameRows(Read(*loader_, t), ExpectedByBlock(Concat({a, b, c})), {"id"}))
+      << "ResetProgress without truncate deleted rows";
+
+  CONF_ASSERT_OK_AND_ASSIGN(forgotten, loader_->ResetProgress(t.name, "", true));
+  EXPECT_EQ(forgotten, 1);
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "jobber"), std::nullopt)) << "truncate kept a job";
+  EXPECT_TRUE(SameRows(Read(*loader_, t), ExpectedByBlock({}), {"id"})) << "truncate kept rows";
+  EXPECT_TRUE(CheckpointIs(Checkpoint(*loader_, "other"), other)) << "truncate of t touched u";
+  EXPECT_TRUE(SameRows(Read(*loader_, u), ExpectedByBlock(a), {"id"})) << "truncate of t touched u";
+  // A missing table is not an error.
+  CONF_ASSERT_OK_AND_ASSIGN(forgotten, loader_->ResetProgress("reset_never", "job", true));
+  EXPECT_EQ(forgotten, 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // (6) EnsureTable.
 

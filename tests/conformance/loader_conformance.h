@@ -30,7 +30,9 @@
 //                 (atomic loaders) nor a new checkpoint, and replaying the unit gives
 //                 exactly one copy (twice in a row: still one, through its own undo);
 //   checkpoints   round trip (also through a new loader instance), per stream id,
-//                 Truncate forgets them;
+//                 Truncate forgets them; one of a table dropped behind the loader's back
+//                 is never resumed (gone with the table, or refused as stale progress);
+//                 ResetProgress forgets exactly one job's (or, truncating, the table's);
 //   EnsureTable   idempotent; an incompatible existing table is rejected with kFatal
 //                 naming the column, and left untouched;
 //   concurrency   4 sessions on 4 threads appending disjoint blocks: every row once.
@@ -145,6 +147,8 @@ class LoaderConformanceTest : public ::testing::Test {
   void TestCheckpointRoundTrips();
   void TestCheckpointsArePerStream();
   void TestTruncateForgetsCheckpoints();
+  void TestCheckpointOfADroppedTableIsNotResumed();
+  void TestResetProgressForgetsOneJob();
   void TestEnsureTableIsIdempotent();
   void TestEnsureTableRejectsIncompatibleTable();
   void TestConcurrentSessionsAppendDisjointBlocks();
@@ -193,6 +197,8 @@ class LoaderConformanceTest : public ::testing::Test {
   AMP_LOADER_CONFORMANCE_TEST_(Fixture, CheckpointRoundTrips)                         \
   AMP_LOADER_CONFORMANCE_TEST_(Fixture, CheckpointsArePerStream)                      \
   AMP_LOADER_CONFORMANCE_TEST_(Fixture, TruncateForgetsCheckpoints)                   \
+  AMP_LOADER_CONFORMANCE_TEST_(Fixture, CheckpointOfADroppedTableIsNotResumed)        \
+  AMP_LOADER_CONFORMANCE_TEST_(Fixture, ResetProgressForgetsOneJob)                   \
   AMP_LOADER_CONFORMANCE_TEST_(Fixture, EnsureTableIsIdempotent)                      \
   AMP_LOADER_CONFORMANCE_TEST_(Fixture, EnsureTableRejectsIncompatibleTable)          \
   AMP_LOADER_CONFORMANCE_TEST_(Fixture, ConcurrentSessionsAppendDisjointBlocks)

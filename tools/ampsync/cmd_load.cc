@@ -191,6 +191,9 @@ CommandRunner RegisterLoadCommand(CLI::App& app) {
       "--batch-size", args->batch_size,
       "Rows per commit (default 100000; with --workers 10000 per partition commit)");
   cmd->add_flag("--no-resume", args->no_resume, "Ignore the destination's checkpoint");
+  cmd->add_flag("--reset", job.reset,
+                "Start over: delete the table's rows and forget this load's progress (in one "
+                "transaction where the destination allows), then load");
   cmd->add_option("--max-attempts", job.max_attempts,
                   "Consecutive failed attempts (with backoff) before giving up")->capture_default_str();
   cmd->add_option("--token", job.token, "Bearer token (default: $AMP_AUTH_TOKEN, then the amp login cache)");

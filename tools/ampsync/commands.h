@@ -20,6 +20,7 @@ CommandRunner RegisterLoadersCommand(CLI::App& app);
 CommandRunner RegisterAuditCommand(CLI::App& app);
 CommandRunner RegisterRunCommand(CLI::App& app);
 CommandRunner RegisterOptimizeCommand(CLI::App& app);
+CommandRunner RegisterResetCommand(CLI::App& app);
 
 /// Prints "ampsync: error: <message>" to stderr and returns the exit code for `status`.
 int ReportError(const Status& status);

@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "amp/client.h"
+#include "amp/load.h"
+#include "amp/loader.h"
 #include "commands.h"
 #include "exit_codes.h"
 #include "progress_display.h"
@@ -303,6 +305,19 @@ int RunLoadJob(const LoadJob& job, const FieldNamer& name) {
                           : client.configure_connection(dest.name, dest.uri);
   if (!configured.ok()) {
     return ReportError(UsageError(configured.WithMessage(name("connection"), ": ", configured.message())));
+  }
+
+  if (job.reset && !job.dry_run) {
+    // Before the load opens the destination: its rows and this job's progress go in one
+    // transaction (where the store allows), then the load starts from nothing.
+    Result<ConnectionSpec> spec = dest.uri.empty() ? Result<ConnectionSpec>(dest.spec) : ParseConnectionUri(dest.uri);
+    if (!spec.ok()) return ReportError(UsageError(spec.status().WithMessage(name("connection"), ": ", spec.status().message())));
+    auto loader = LoaderRegistry::Builtin().Create(spec->loader, spec->config);
+    if (!loader.ok()) return ReportError(loader.status());
+    auto forgotten = (*loader)->ResetProgress(job.table, MakeStreamId(job.query, job.table), true);
+    if (!forgotten.ok()) return ReportError(forgotten.status());
+    std::cerr << "ampsync load: --reset: deleted the rows of " << job.table << " and forgot "
+              << *forgotten << " checkpoint" << (*forgotten == 1 ? "" : "s") << std::endl;
   }
 
   if (job.dry_run) {

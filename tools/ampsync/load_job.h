@@ -61,6 +61,9 @@ struct LoadJob {
   /// Rows per commit; unset: the library default (100,000, or 10,000 per parallel commit).
   std::optional<int64_t> batch_size;
   bool resume = true;
+  /// Forget this load's progress and delete the table's rows before loading (`--reset`):
+  /// the fix for progress that outlived its table (Loader::ResetProgress).
+  bool reset = false;
   int max_attempts = 10;
   std::optional<ParallelJob> parallel;
   /// Print the parallel plan (every rewritten query) and write nothing.

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   add(RegisterAuditCommand(app));
   add(RegisterRunCommand(app));
   add(RegisterOptimizeCommand(app));
+  add(RegisterResetCommand(app));
 
   try {
     app.parse(argc, argv);

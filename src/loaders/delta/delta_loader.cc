@@ -38,6 +38,18 @@ namespace {
 constexpr char kStartColumn[] = "_amp_block_start";
 constexpr char kEndColumn[] = "_amp_block_end";
 constexpr char kDomainPrefix[] = "amp.checkpoint.";
+// Whether the table held rows after our last commit to it, and its metaData id then:
+// {"rows": bool, "table_id": "..."}. Lets a checkpoint notice a table emptied (or
+// replaced) by another writer since; see DeltaLoaderImpl::CheckProgress.
+constexpr char kTableDomain[] = "amp.table";
+
+std::string TableDomainJson(bool rows, const nlohmann::json& metadata) {
+  nlohmann::json config{{"rows", rows}};
+  if (metadata.is_object() && metadata.contains("id") && metadata["id"].is_string()) {
+    config["table_id"] = metadata["id"];
+  }
+  return config.dump();
+}
 
 Status Err(const Status& status, ErrorClass cls, const char* code) {
   return WithErrorInfo(status, cls, "delta", code);
@@ -877,8 +889,105 @@ class DeltaLoaderImpl final : public DeltaLoader {
                     .dump() +
                 "\n";
       }
+      text += TableStateAction(false, snap);
       return std::optional<std::string>(text);
     });
+  }
+
+  static std::string TableStateAction(bool rows, const Snapshot& snap) {
+    return nlohmann::json{{"domainMetadata", {{"domain", kTableDomain},
+                                              {"configuration", TableDomainJson(rows, snap.metadata)},
+                                              {"removed", false}}}}
+               .dump() +
+           "\n";
+  }
+
+  // Refuses the checkpoint of `stream_id` stored in `table` when the table held rows after
+  // our last commit to it and holds no live file now (another writer deleted or overwrote
+  // its rows), or when its metaData id changed (the table was replaced). A table whose log
+  // has no amp.table domain (written by an earlier release) is accepted; the next commit
+  // records it. Dropping the table directory drops its checkpoints with it.
+  Status CheckProgress(const std::string& table, const std::string& stream_id) {
+    auto state = State(table);
+    std::string recorded;
+    bool empty = true;
+    nlohmann::json metadata;
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      auto it = state->snapshot.domains.find(kTableDomain);
+      if (it == state->snapshot.domains.end()) return Status::OK();
+      recorded = it->second;
+      empty = state->snapshot.files.empty();
+      metadata = state->snapshot.metadata;
+    }
+    auto config = nlohmann::json::parse(recorded, nullptr, false);
+    if (!config.is_object()) return Status::OK();
+    std::string what;
+    const bool rows = config.value("rows", false);
+    if (config.contains("table_id") && metadata.is_object() && metadata.contains("id") &&
+        metadata["id"] != config["table_id"]) {
+      what = "that table was replaced since (its metaData id changed)";
+    } else if (rows && empty) {
+      what = "that table has no rows now (another writer removed its files)";
+    } else {
+      return Status::OK();
+    }
+    return Fatal(Status::Invalid("[delta] progress outlives its table: the checkpoint of stream ", stream_id,
+                                 " says rows were committed to ", Where(table), ", but ", what,
+                                 "; nothing was loaded. To load everything again, rerun with --reset, or "
+                                 "clear the progress with `ampsync reset --to URI --table ", table, "`"),
+                 kStaleProgressCode);
+  }
+
+  Result<int64_t> ResetProgress(const std::string& table, const std::string& job_id, bool truncate) override {
+    AMP_RETURN_NOT_OK(CheckTableName(table));
+    if (!HasLog(TableDir(table))) return 0;  // the checkpoints live in the table's log
+    auto state = State(table);
+    std::lock_guard<std::mutex> lock(state->mu);
+    std::set<std::string> forgotten_ids;
+    AMP_RETURN_NOT_OK(CommitWithRetry(*state, table, [&](const Snapshot& snap) -> Result<std::optional<std::string>> {
+      // The job's own checkpoints ("<job>", "<job>/..."), or every one in this table when
+      // no job is named or its rows go, and the plans of those jobs.
+      const std::string prefix = kDomainPrefix;
+      std::set<std::string> gone;
+      for (const auto& [domain, config] : snap.domains) {
+        if (domain.rfind(prefix, 0) != 0) continue;
+        const std::string sid = domain.substr(prefix.size());
+        const bool of_job = !job_id.empty() && (sid == job_id || sid.rfind(job_id + "/", 0) == 0);
+        if (of_job || job_id.empty() || truncate) gone.insert(sid);
+      }
+      std::set<std::string> plans;
+      for (const auto& sid : gone) plans.insert(sid.substr(0, sid.find('/')) + "/plan");
+      for (const auto& plan : plans) {
+        if (snap.domains.count(prefix + plan)) gone.insert(plan);
+      }
+      forgotten_ids = gone;
+      if (gone.empty() && (!truncate || snap.files.empty())) return std::optional<std::string>();
+      const int64_t now = NowMillis();
+      std::string text = nlohmann::json{{"commitInfo",
+                                         {{"timestamp", now},
+                                          {"operation", truncate ? "DELETE" : "SET TBLPROPERTIES"},
+                                          {"operationParameters", {{"predicate", truncate ? "true" : ""}}},
+                                          {"engineInfo", "ampsync reset"}}}}
+                             .dump() +
+                         "\n";
+      if (truncate) {
+        for (const auto& [path, file] : snap.files) text += RemoveAction(file, now).dump() + "\n";
+        text += TableStateAction(false, snap);
+      }
+      for (const auto& sid : gone) {
+        text += nlohmann::json{{"domainMetadata",
+                                {{"domain", prefix + sid}, {"configuration", snap.domains.at(prefix + sid)}, {"removed", true}}}}
+                    .dump() +
+                "\n";
+      }
+      return std::optional<std::string>(text);
+    }));
+    std::lock_guard<std::mutex> guard(mu_);
+    for (auto it = stream_tables_.begin(); it != stream_tables_.end();) {
+      it = it->second == table && forgotten_ids.count(it->first) ? stream_tables_.erase(it) : std::next(it);
+    }
+    return static_cast<int64_t>(forgotten_ids.size());
   }
 
   static nlohmann::json RemoveAction(const AddFile& file, int64_t now, bool data_change = true) {
@@ -1418,6 +1527,10 @@ Status DeltaSession::Commit(const StreamCheckpoint* checkpoint) {
     const bool checkpoint_changes =
         checkpoint != nullptr &&
         (snap.domains.count(domain) == 0 || snap.domains.at(domain) != checkpoint_json);
+    // Recorded only when it changes (the first rows, an undo that emptied the table).
+    const std::string table_state = TableDomainJson(!live.empty(), snap.metadata);
+    const bool table_state_changes =
+        snap.domains.count(kTableDomain) == 0 || snap.domains.at(kTableDomain) != table_state;
     if (adds.empty() && removed_committed.empty() && !checkpoint_changes) {
       noop = true;
       return std::optional<std::string>();
@@ -1440,6 +1553,12 @@ Status DeltaSession::Commit(const StreamCheckpoint* checkpoint) {
                   .dump() +
               "\n";
       text += nlohmann::json{{"domainMetadata", {{"domain", domain}, {"configuration", checkpoint_json}, {"removed", false}}}}
+                  .dump() +
+              "\n";
+    }
+    if (table_state_changes) {
+      text += nlohmann::json{{"domainMetadata",
+                              {{"domain", kTableDomain}, {"configuration", table_state}, {"removed", false}}}}
                   .dump() +
               "\n";
     }
@@ -1495,6 +1614,7 @@ Result<std::optional<StreamCheckpoint>> DeltaSession::LoadCheckpoint(const std::
   AMP_ASSIGN_OR_RETURN(auto all, loader_->AllCheckpoints(stream_id));
   auto it = all.find(stream_id);
   if (it == all.end()) return std::optional<StreamCheckpoint>();
+  if (!open_) AMP_RETURN_NOT_OK(loader_->CheckProgress(it->second.second, stream_id));
   loader_->NoteStreamTable(stream_id, it->second.second);
   return std::optional<StreamCheckpoint>(it->second.first);
 }
@@ -1502,7 +1622,13 @@ Result<std::optional<StreamCheckpoint>> DeltaSession::LoadCheckpoint(const std::
 Result<std::vector<StreamCheckpoint>> DeltaSession::LoadCheckpoints(const std::string& prefix) {
   AMP_ASSIGN_OR_RETURN(auto all, loader_->AllCheckpoints(prefix));
   std::vector<StreamCheckpoint> out;
-  for (auto& [id, cp] : all) out.push_back(cp.first);
+  std::set<std::string> checked;
+  for (auto& [id, cp] : all) {
+    if (!open_ && checked.insert(cp.second).second) {
+      AMP_RETURN_NOT_OK(loader_->CheckProgress(cp.second, id));
+    }
+    out.push_back(cp.first);
+  }
   return out;
 }
 

@@ -248,7 +248,10 @@ class MemorySession final : public LoaderSession {
         AMP_RETURN_NOT_OK(op.kind == Op::Kind::kUndo ? ApplyUndo(table, op.blocks)
                                                      : ApplyAppend(table, op.tagged));
       }
-      for (auto& [name, data] : staged) store_->tables_data[name] = std::move(data);
+      for (auto& [name, data] : staged) {
+        store_->table_rows[name] = RowCount(data) > 0;
+        store_->tables_data[name] = std::move(data);
+      }
       if (checkpoint != nullptr) {
         store_->checkpoints_data[checkpoint->stream_id] = *checkpoint;
         for (const auto& name : tables_) store_->stream_tables[checkpoint->stream_id] = name;
@@ -273,18 +276,46 @@ class MemorySession final : public LoaderSession {
   }
 
   Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override {
-    return store_->checkpoint(stream_id);
+    auto cp = store_->checkpoint(stream_id);
+    if (cp && !open_) AMP_RETURN_NOT_OK(CheckProgress(stream_id));
+    return cp;
   }
 
   Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
     std::vector<StreamCheckpoint> out;
     for (auto& cp : store_->checkpoints()) {  // ordered by stream_id (a std::map)
-      if (cp.stream_id.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(cp));
+      if (cp.stream_id.compare(0, prefix.size(), prefix) == 0) {
+        if (!open_) AMP_RETURN_NOT_OK(CheckProgress(cp.stream_id));
+        out.push_back(std::move(cp));
+      }
     }
     return out;
   }
 
+  static int64_t RowCount(const MemoryStore::TableData& data) {
+    int64_t n = 0;
+    for (const auto& b : data.batches) n += b->num_rows();
+    return n;
+  }
+
  private:
+  // The checkpoint's table held rows after our last commit and is now gone or empty.
+  Status CheckProgress(const std::string& stream_id) const {
+    std::lock_guard<std::mutex> lock(store_->mu);
+    auto st = store_->stream_tables.find(stream_id);
+    if (st == store_->stream_tables.end()) return Status::OK();
+    auto rows = store_->table_rows.find(st->second);
+    if (rows == store_->table_rows.end() || !rows->second) return Status::OK();
+    auto it = store_->tables_data.find(st->second);
+    if (it != store_->tables_data.end() && RowCount(it->second) > 0) return Status::OK();
+    return LoaderError(Status::Invalid("progress outlives its table: the checkpoint of stream ", stream_id,
+                                       " says rows were committed to memory table '", st->second,
+                                       "', but that table ",
+                                       it == store_->tables_data.end() ? "no longer exists" : "is empty now",
+                                       "; rerun with --reset, or clear the progress with `ampsync reset`"),
+                       ErrorClass::kFatal, kStaleProgressCode);
+  }
+
   Status RequireOpen(const char* call) const {
     if (open_) return Status::OK();
     return LoaderError(Status::Invalid(call, "() outside a unit (call Begin() first)"),
@@ -432,6 +463,7 @@ class MemoryLoader final : public Loader {
                          ErrorClass::kFatal, "NO_TABLE");
     }
     it->second.batches.clear();
+    store_->table_rows.erase(table);
     for (auto s = store_->stream_tables.begin(); s != store_->stream_tables.end();) {
       if (s->second == table) {
         store_->checkpoints_data.erase(s->first);
@@ -449,9 +481,39 @@ class MemoryLoader final : public Loader {
     return store_->tables_data.count(table) > 0;
   }
 
+  // One critical section: the store's "transaction".
+  Result<int64_t> ResetProgress(const std::string& table, const std::string& job_id,
+                                bool truncate) override {
+    std::lock_guard<std::mutex> lock(store_->mu);
+    std::set<std::string> gone;
+    for (const auto& [sid, cp] : store_->checkpoints_data) {
+      const bool of_job = !job_id.empty() && (sid == job_id || sid.rfind(job_id + "/", 0) == 0);
+      auto st = store_->stream_tables.find(sid);
+      const bool of_table = st != store_->stream_tables.end() && st->second == table;
+      if (of_job || ((job_id.empty() || truncate) && of_table)) gone.insert(sid);
+    }
+    std::set<std::string> plans;
+    for (const auto& sid : gone) plans.insert(sid.substr(0, sid.find('/')) + "/plan");
+    for (const auto& plan : plans) {
+      if (store_->checkpoints_data.count(plan)) gone.insert(plan);
+    }
+    for (const auto& sid : gone) {
+      store_->checkpoints_data.erase(sid);
+      store_->stream_tables.erase(sid);
+    }
+    if (truncate) {
+      if (auto it = store_->tables_data.find(table); it != store_->tables_data.end()) {
+        it->second.batches.clear();
+      }
+      store_->table_rows.erase(table);
+    }
+    return static_cast<int64_t>(gone.size());
+  }
+
   Status DropTable(const std::string& table) override {
     std::lock_guard<std::mutex> lock(store_->mu);
     store_->tables_data.erase(table);
+    store_->table_rows.erase(table);
     for (auto s = store_->stream_tables.begin(); s != store_->stream_tables.end();) {
       if (s->second == table) {
         store_->checkpoints_data.erase(s->first);

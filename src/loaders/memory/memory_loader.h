@@ -105,6 +105,10 @@ class MemoryStore {
   std::map<std::string, TableData> tables_data;
   std::map<std::string, StreamCheckpoint> checkpoints_data;
   std::map<std::string, std::string> stream_tables;  ///< stream_id -> table it writes.
+  /// table -> it held rows after our last commit to it. Kept apart from tables_data so that
+  /// a table erased behind the loader's back (a test's "user drop") is still known to have
+  /// held rows, and its checkpoints are refused (amp/loader.h, LoadCheckpoint).
+  std::map<std::string, bool> table_rows;
   Stats stats_data;
 
  private:

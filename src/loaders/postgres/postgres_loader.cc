@@ -25,6 +25,10 @@ namespace {
 
 constexpr const char* kLoaderName = "postgresql";
 constexpr const char* kStateTable = "amp_client_state";
+// One row per destination table: whether it held rows after our last commit to it (and its
+// OID then), so that a checkpoint of a table that has since been dropped, recreated or
+// emptied is noticed (see CheckProgress).
+constexpr const char* kTablesTable = "amp_client_tables";
 constexpr const char* kBlockStart = "_amp_block_start";
 constexpr const char* kBlockEnd = "_amp_block_end";
 // PQputCopyData chunk: large enough to amortise the call, small enough to stream.
@@ -284,11 +288,13 @@ struct Shared {
   explicit Shared(const Settings& settings)
       : pool(settings.connect, settings.max_connections, settings.pool_timeout),
         schema(settings.schema),
-        state_table(QualifiedName(settings.schema, kStateTable)) {}
+        state_table(QualifiedName(settings.schema, kStateTable)),
+        tables_table(QualifiedName(settings.schema, kTablesTable)) {}
 
   ConnectionPool pool;
   const std::string schema;
   const std::string state_table;
+  const std::string tables_table;
 
   std::mutex mu;
   std::map<std::string, std::shared_ptr<const TableInfo>> tables;  // guarded by mu
@@ -330,6 +336,59 @@ Result<bool> RelationExists(PgConnection& conn, const std::string& qualified) {
   AMP_ASSIGN_OR_RETURN(auto res, conn.Query("SELECT to_regclass($1) IS NOT NULL", {qualified},
                                             "look up " + qualified));
   return std::string_view(PQgetvalue(res.get(), 0, 0)) == "t";
+}
+
+// The refusal of a checkpoint whose table no longer holds the rows it says were committed.
+Status StaleProgress(const std::string& stream_id, const std::string& table,
+                     const std::string& qualified, const std::string& what) {
+  return FatalError(
+      Prefix("progress outlives its table: the checkpoint of stream " + stream_id +
+             " says rows were committed to " + qualified + ", but " + what +
+             "; nothing was loaded. To load everything again, rerun with --reset, or clear "
+             "the progress with `ampsync reset --to URI --table " + table + "`"),
+      kStaleProgressCode);
+}
+
+// Refuses the checkpoints selected by `where` (over amp_client_state s, with `params`)
+// when a table they wrote held rows after our last commit to it and is now gone or empty.
+// Emptiness rather than the OID or relfilenode decides: VACUUM FULL, CLUSTER or a dump
+// and restore keep the rows (and are accepted) although they change relfilenode or OID; a
+// drop (our EnsureTable then recreates the table empty), a TRUNCATE or a DELETE of every
+// row leaves none. The OID only tells the message which of these happened.
+Status CheckProgress(PgConnection& conn, const std::string& schema, const std::string& state_table,
+                     const std::string& tables_table, const std::string& where,
+                     const std::vector<std::string>& params) {
+  AMP_ASSIGN_OR_RETURN(bool has_tables, RelationExists(conn, tables_table));
+  if (!has_tables) return Status::OK();  // written by a release that did not record it
+  std::vector<std::optional<std::string>> args(params.begin(), params.end());
+  args.push_back(schema);
+  const std::string n = std::to_string(args.size());
+  AMP_ASSIGN_OR_RETURN(
+      auto res,
+      conn.Query("SELECT DISTINCT ON (t.table_name) s.stream_id, t.table_name,"
+                 " t.table_oid::text, to_regclass(quote_ident($" + n +
+                     ") || '.' || quote_ident(t.table_name))::oid::text"
+                     " FROM " + state_table + " s JOIN " + tables_table +
+                     " t ON t.table_name = ANY(s.table_names) WHERE t.has_rows AND (" + where +
+                     ") ORDER BY t.table_name, s.stream_id",
+                 args, "check the tables of the checkpoints"));
+  for (int row = 0; row < PQntuples(res.get()); ++row) {
+    const std::string stream_id = PQgetvalue(res.get(), row, 0);
+    const std::string table = PQgetvalue(res.get(), row, 1);
+    const std::string qualified = QualifiedName(schema, table);
+    if (PQgetisnull(res.get(), row, 3)) {
+      return StaleProgress(stream_id, table, qualified, "that table no longer exists");
+    }
+    AMP_ASSIGN_OR_RETURN(auto any, conn.Query("SELECT EXISTS (SELECT 1 FROM " + qualified + ")",
+                                              {}, "look for rows in " + qualified));
+    if (std::string_view(PQgetvalue(any.get(), 0, 0)) == "t") continue;
+    const bool recreated = std::string_view(PQgetvalue(res.get(), row, 2)) !=
+                           std::string_view(PQgetvalue(res.get(), row, 3));
+    return StaleProgress(stream_id, table, qualified,
+                         recreated ? "that table was dropped and recreated since (it is empty)"
+                                   : "that table is empty now (truncated, or its rows deleted)");
+  }
+  return Status::OK();
 }
 
 Status ValidateSpec(const TableSpec& spec) {
@@ -432,6 +491,7 @@ class PostgresSession final : public LoaderSession {
     in_unit_ = true;
     unit_error_ = Status::OK();
     touched_.clear();
+    appended_.clear();
     return Status::OK();
   }
 
@@ -454,6 +514,7 @@ class PostgresSession final : public LoaderSession {
     AMP_ASSIGN_OR_RETURN(auto info, Lookup(*shared_, table));
     touched_.insert(table);
     if (batch.num_rows() == 0) return Status::OK();
+    appended_.insert(table);
 
     // The batch's columns by name (they may be a subset, in any order).
     std::vector<CopyColumn> columns;
@@ -641,8 +702,43 @@ class PostgresSession final : public LoaderSession {
     return Status::OK();
   }
 
+  // Records, in the unit's transaction, whether each table it touched holds rows and its
+  // OID. Written only when that changes (the first rows, an undo that emptied the table, a
+  // recreated table): an unconditional upsert would lock the one row per table and make
+  // parallel workers commit one after the other.
+  Status RecordTables() {
+    for (const std::string& table : touched_) {
+      const std::string qualified = QualifiedName(shared_->schema, table);
+      bool has_rows = appended_.count(table) > 0;
+      if (!has_rows) {
+        AMP_ASSIGN_OR_RETURN(auto any, conn_->Query("SELECT EXISTS (SELECT 1 FROM " + qualified + ")",
+                                                    {}, "look for rows in " + qualified));
+        has_rows = std::string_view(PQgetvalue(any.get(), 0, 0)) == "t";
+      }
+      AMP_ASSIGN_OR_RETURN(
+          auto now, conn_->Query("SELECT to_regclass($1)::oid::text, (SELECT table_oid::text || ','"
+                                 " || has_rows::text FROM " + shared_->tables_table +
+                                     " WHERE table_name = $2)",
+                                 {qualified, table}, "read the state of " + qualified));
+      const std::string oid = PQgetvalue(now.get(), 0, 0);
+      const std::string want = oid + "," + (has_rows ? "true" : "false");
+      if (!PQgetisnull(now.get(), 0, 1) && PQgetvalue(now.get(), 0, 1) == want) continue;
+      AMP_RETURN_NOT_OK(conn_->Query("INSERT INTO " + shared_->tables_table +
+                                         " (table_name, table_oid, has_rows, updated_at)"
+                                         " VALUES ($1, $2::oid, $3::boolean, now())"
+                                         " ON CONFLICT (table_name) DO UPDATE SET"
+                                         " table_oid = EXCLUDED.table_oid,"
+                                         " has_rows = EXCLUDED.has_rows, updated_at = now()",
+                                     {table, oid, has_rows ? "true" : "false"},
+                                     "record the state of " + qualified)
+                            .status());
+    }
+    return Status::OK();
+  }
+
   Status CommitImpl(const StreamCheckpoint* checkpoint) {
     AMP_RETURN_NOT_OK(FinishCopy());
+    AMP_RETURN_NOT_OK(RecordTables());
     if (checkpoint != nullptr) {
       if (checkpoint->stream_id.empty()) {
         return FatalError(Prefix("checkpoint without a stream_id"), "usage");
@@ -687,6 +783,10 @@ class PostgresSession final : public LoaderSession {
                                    " WHERE stream_id = $1",
                                {stream_id}, "load checkpoint of stream " + stream_id));
     if (PQntuples(res.get()) == 0) return std::nullopt;
+    if (!in_unit_) {
+      AMP_RETURN_NOT_OK(CheckProgress(*conn_, shared_->schema, shared_->state_table,
+                                      shared_->tables_table, "s.stream_id = $1", {stream_id}));
+    }
     auto parsed = StreamCheckpoint::FromJson(PQgetvalue(res.get(), 0, 0));
     if (!parsed.ok()) {
       return FatalError(Prefix("stored checkpoint of stream " + stream_id +
@@ -705,6 +805,11 @@ class PostgresSession final : public LoaderSession {
         auto res, conn_->Query("SELECT stream_id, checkpoint::text FROM " + shared_->state_table +
                                    " WHERE left(stream_id, length($1)) = $1 ORDER BY stream_id",
                                {prefix}, "load checkpoints of streams " + prefix + "*"));
+    if (!in_unit_ && PQntuples(res.get()) > 0) {
+      AMP_RETURN_NOT_OK(CheckProgress(*conn_, shared_->schema, shared_->state_table,
+                                      shared_->tables_table,
+                                      "left(s.stream_id, length($1)) = $1", {prefix}));
+    }
     for (int row = 0; row < PQntuples(res.get()); ++row) {
       auto parsed = StreamCheckpoint::FromJson(PQgetvalue(res.get(), row, 1));
       if (!parsed.ok()) {
@@ -723,6 +828,7 @@ class PostgresSession final : public LoaderSession {
   bool in_unit_ = false;
   Status unit_error_;
   std::set<std::string> touched_;
+  std::set<std::string> appended_;  // tables this unit added rows to
   CopyBuffer buffer_;  // COPY data not yet handed to libpq; reused across batches
   // The COPY left open by the last Append (nullopt: none), ended by FinishCopy() before
   // any other statement.
@@ -786,6 +892,7 @@ class PostgresLoader final : public Loader {
                                      {table}, "forget the checkpoints of " + qualified)
                               .status());
       }
+      AMP_RETURN_NOT_OK(ForgetTable(conn, table));
       return conn.Exec("COMMIT", "COMMIT after TRUNCATE " + qualified);
     });
   }
@@ -812,8 +919,46 @@ class PostgresLoader final : public Loader {
                                      {table}, "forget the checkpoints of " + qualified)
                               .status());
       }
+      AMP_RETURN_NOT_OK(ForgetTable(conn, table));
       return conn.Exec("COMMIT", "COMMIT after DROP TABLE " + qualified);
     });
+  }
+
+  Result<int64_t> ResetProgress(const std::string& table, const std::string& job_id,
+                                bool truncate) override {
+    const std::string qualified = QualifiedName(shared_->schema, table);
+    int64_t forgotten = 0;
+    AMP_RETURN_NOT_OK(WithConnection(shared_->pool, [&](PgConnection& conn) -> Status {
+      forgotten = 0;
+      AMP_RETURN_NOT_OK(conn.Exec("BEGIN", "BEGIN"));
+      AMP_ASSIGN_OR_RETURN(bool exists, RelationExists(conn, qualified));
+      if (truncate && exists) {
+        AMP_RETURN_NOT_OK(conn.Exec("TRUNCATE " + qualified, "TRUNCATE " + qualified));
+      }
+      AMP_ASSIGN_OR_RETURN(bool has_state, RelationExists(conn, shared_->state_table));
+      if (has_state) {
+        // The job's own checkpoints ("<job>", "<job>/range/...", "<job>/plan"); every
+        // checkpoint of the table when no job is named or when its rows are deleted
+        // (no job's progress survives a truncation); and the plans of those jobs (a plan
+        // commit touches no table, so only its id ties it to them).
+        AMP_ASSIGN_OR_RETURN(
+            auto res,
+            conn.Query("WITH gone AS (SELECT stream_id FROM " + shared_->state_table +
+                           " WHERE ($2 <> '' AND (stream_id = $2 OR left(stream_id, length($2) + 1)"
+                           " = $2 || '/')) OR (($2 = '' OR $3::boolean) AND $1 = ANY(table_names)))"
+                           " DELETE FROM " + shared_->state_table +
+                           " WHERE stream_id IN (SELECT stream_id FROM gone) OR stream_id IN"
+                           " (SELECT split_part(stream_id, '/', 1) || '/plan' FROM gone)"
+                           " RETURNING stream_id",
+                       {table, job_id, truncate ? "true" : "false"},
+                       "forget the progress into " + qualified));
+        forgotten = PQntuples(res.get());
+      }
+      // The table's record stays true unless its rows went.
+      if (truncate) AMP_RETURN_NOT_OK(ForgetTable(conn, table));
+      return conn.Exec("COMMIT", "COMMIT after resetting the progress into " + qualified);
+    }));
+    return forgotten;
   }
 
   Result<std::unique_ptr<LoaderSession>> OpenSession() override {
@@ -833,6 +978,14 @@ class PostgresLoader final : public Loader {
   }
 
  private:
+  Status ForgetTable(PgConnection& conn, const std::string& table) {
+    AMP_ASSIGN_OR_RETURN(bool has_tables, RelationExists(conn, shared_->tables_table));
+    if (!has_tables) return Status::OK();
+    return conn.Query("DELETE FROM " + shared_->tables_table + " WHERE table_name = $1", {table},
+                      "forget the state of " + QualifiedName(shared_->schema, table))
+        .status();
+  }
+
   Status EnsureTableOn(PgConnection& conn, const TableInfo& info) {
     const std::string& q = info.qualified;
     AMP_RETURN_NOT_OK(conn.Exec("BEGIN", "BEGIN"));
@@ -885,6 +1038,11 @@ class PostgresLoader final : public Loader {
             " transaction_id bigint NOT NULL, table_names text[] NOT NULL DEFAULT '{}',"
             " updated_at timestamptz NOT NULL DEFAULT now())",
         "CREATE TABLE " + st));
+    AMP_RETURN_NOT_OK(conn.Exec("CREATE TABLE IF NOT EXISTS " + shared_->tables_table +
+                                    " (table_name text PRIMARY KEY, table_oid oid NOT NULL,"
+                                    " has_rows boolean NOT NULL,"
+                                    " updated_at timestamptz NOT NULL DEFAULT now())",
+                                "CREATE TABLE " + shared_->tables_table));
     AMP_ASSIGN_OR_RETURN(
         auto res, conn.Query("SELECT string_agg(attname::text, ',') FROM pg_attribute WHERE "
                              "attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped "

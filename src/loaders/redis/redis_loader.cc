@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <unordered_map>
 
@@ -100,6 +101,22 @@ for i = 2, #ARGV do
 end
 return false
 )lua";
+
+// After a unit that undid rows of a table and added none: does the table still hold rows
+// (its block index is not empty)? KEYS: the description, the block index.
+constexpr const char* kRowsFlagScript =
+    "redis.call('HSET', KEYS[1], 'rows', redis.call('ZCARD', KEYS[2]) > 0 and '1' or '0') "
+    "return 1";
+
+std::string NewTableId() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  char buf[33];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
 
 enum class Structure { kHash, kString, kStream, kSet, kSortedSet, kList };
 
@@ -235,6 +252,9 @@ struct TableInfo {
   BinaryForm binary = BinaryForm::kRaw;
   // Keys.
   std::string meta, idx, idxs, seq, streams_of_table;
+  // The `id` field of the description: random, written when the table is created, so a
+  // checkpoint can tell its table from a dropped and recreated one of the same name.
+  std::string id;
 };
 
 struct Shared {
@@ -251,6 +271,8 @@ struct Shared {
   std::string SeqKey(const std::string& t) const { return Key("amp:seq:" + t); }
   std::string TableStreamsKey(const std::string& t) const { return Key("amp:table_streams:" + t); }
   std::string StateKey(const std::string& sid) const { return Key("amp:state:" + sid); }
+  /// Hash: table -> the table's `id` when the stream's checkpoint last wrote it.
+  std::string StateTablesKey(const std::string& sid) const { return Key("amp:state_tables:" + sid); }
   std::string StreamsKey() const { return Key("amp:streams"); }
   std::string TablesKey() const { return Key("amp:tables"); }
   std::string Target() const { return settings.connect.Target(); }
@@ -526,6 +548,7 @@ class RedisSession final : public LoaderSession {
     AMP_RETURN_NOT_OK(QueueStatus());
     const int64_t n = batch.num_rows();
     if (n == 0) return Status::OK();
+    rows_tables_.insert(table);
     const auto& schema = *info->spec.schema;
 
     // The batch's columns by the spec's index (a batch may carry a subset, in any order).
@@ -747,7 +770,9 @@ class RedisSession final : public LoaderSession {
     AMP_ASSIGN_OR_RETURN(auto reply, OutsideCommand({"GET", shared_->StateKey(stream_id)},
                                                     "load checkpoint of stream " + stream_id));
     if (IsNil(*reply)) return std::nullopt;
-    return ParseCheckpoint(stream_id, ReplyText(*reply));
+    AMP_ASSIGN_OR_RETURN(auto cp, ParseCheckpoint(stream_id, ReplyText(*reply)));
+    if (!in_unit_) AMP_RETURN_NOT_OK(CheckProgress({stream_id}));
+    return std::optional<StreamCheckpoint>(std::move(cp));
   }
 
   Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
@@ -770,10 +795,54 @@ class RedisSession final : public LoaderSession {
       AMP_ASSIGN_OR_RETURN(auto cp, ParseCheckpoint(names[i], ReplyText(*values->element[i])));
       out.push_back(std::move(cp));
     }
+    if (!in_unit_) AMP_RETURN_NOT_OK(CheckProgress(names));
     return out;
   }
 
  private:
+  // Refuses checkpoints whose table is not the one they wrote (its description is gone or
+  // has another id: dropped, or dropped and recreated) or that held rows after our last
+  // commit and has none now (its rows and block index deleted). Checkpoints written before
+  // amp:state_tables existed have no entry there and are accepted; their next commit
+  // records it.
+  Status CheckProgress(const std::vector<std::string>& stream_ids) {
+    std::map<std::string, std::pair<std::string, std::string>> tables;  // table -> (sid, id)
+    for (const auto& sid : stream_ids) {
+      AMP_ASSIGN_OR_RETURN(auto reply, OutsideCommand({"HGETALL", shared_->StateTablesKey(sid)},
+                                                      "read the tables of stream " + sid));
+      AMP_ASSIGN_OR_RETURN(auto map, HashToMap(*reply));
+      for (auto& [table, id] : map) tables.emplace(table, std::make_pair(sid, id));
+    }
+    for (const auto& [table, written] : tables) {
+      const auto& [sid, id] = written;
+      AMP_ASSIGN_OR_RETURN(auto meta, OutsideCommand({"HMGET", shared_->MetaKey(table), "id", "rows"},
+                                                     "read the description of table '" + table + "'"));
+      AMP_ASSIGN_OR_RETURN(auto count, OutsideCommand({"ZCARD", shared_->IdxKey(table)},
+                                                      "count the rows of table '" + table + "'"));
+      const bool has_id = meta->elements > 0 && !IsNil(*meta->element[0]);
+      const std::string now_id = has_id ? std::string(ReplyText(*meta->element[0])) : "";
+      const bool rows = meta->elements > 1 && !IsNil(*meta->element[1]) &&
+                        ReplyText(*meta->element[1]) == "1";
+      std::string what;
+      if (!has_id) {
+        what = "that table no longer exists";
+      } else if (now_id != id) {
+        what = "that table was dropped and recreated since";
+      } else if (rows && count->integer == 0) {
+        what = "that table is empty now (its rows and block index were deleted)";
+      } else {
+        continue;
+      }
+      return FatalError("[redis] progress outlives its table: the checkpoint of stream " + sid +
+                            " says rows were committed to table '" + table + "' at " +
+                            shared_->Target() + ", but " + what +
+                            "; nothing was loaded. To load everything again, rerun with --reset, "
+                            "or clear the progress with `ampsync reset --to URI --table " + table + "`",
+                        kStaleProgressCode);
+    }
+    return Status::OK();
+  }
+
   static Result<StreamCheckpoint> ParseCheckpoint(const std::string& stream_id, std::string_view json) {
     auto parsed = StreamCheckpoint::FromJson(std::string(json));
     if (!parsed.ok()) {
@@ -934,6 +1003,7 @@ class RedisSession final : public LoaderSession {
     body_commands_ = 0;
     checks_.clear();
     tables_.clear();
+    rows_tables_.clear();
     containers_.clear();
   }
 
@@ -1067,7 +1137,24 @@ class RedisSession final : public LoaderSession {
         AppendCommand(&tail, {"SADD", shared_->TableStreamsKey(t), sid});
         ++tail_commands;
         tail_checks["set"].push_back(shared_->TableStreamsKey(t));
+        // Which table (by id) this checkpoint describes: a recreated table has another id.
+        if (auto info = shared_->Find(t); info != nullptr && !info->id.empty()) {
+          AppendCommand(&tail, {"HSET", shared_->StateTablesKey(sid), t, info->id});
+          ++tail_commands;
+        }
       }
+    }
+    // Whether each touched table holds rows after this unit, so that a table emptied
+    // behind our back (its rows and index deleted) is noticed (CheckProgress).
+    for (const auto& t : tables_) {
+      auto info = shared_->Find(t);
+      if (info == nullptr) continue;
+      if (rows_tables_.count(t)) {
+        AppendCommand(&tail, {"HSET", info->meta, "rows", "1"});
+      } else {
+        AppendCommand(&tail, {"EVAL", kRowsFlagScript, "2", info->meta, info->idx});
+      }
+      ++tail_commands;
     }
     if (shared_->settings.ttl > 0 && !KeyPerRow(shared_->settings.structure)) {
       for (const auto& c : containers_) {
@@ -1167,6 +1254,7 @@ class RedisSession final : public LoaderSession {
   std::vector<size_t> cuts_;  // body_ offsets after every `pipeline` commands
   std::map<std::string, std::vector<std::string>> checks_;  // Redis type -> keys
   std::set<std::string> tables_;
+  std::set<std::string> rows_tables_;  // tables this unit added rows to
   std::set<std::string> containers_;
 };
 
@@ -1203,14 +1291,25 @@ class RedisLoader final : public Loader {
     if (!meta.empty()) {
       AMP_RETURN_NOT_OK(CheckExisting(*shared_, spec, meta, info->structure));
       AMP_ASSIGN_OR_RETURN(info->binary, BinaryFormOf(meta, spec.name));
+      if (auto it = meta.find("id"); it != meta.end()) {
+        info->id = it->second;
+      } else {
+        // A table created by a release that did not give tables an id: give it one now
+        // (HSETNX: a concurrent EnsureTable may have just done so; read back the winner).
+        const std::string context = "give table '" + spec.name + "' an id";
+        AMP_RETURN_NOT_OK(conn->Command({"HSETNX", info->meta, "id", NewTableId()}, context).status());
+        AMP_ASSIGN_OR_RETURN(auto id, conn->Command({"HGET", info->meta, "id"}, context));
+        info->id = std::string(ReplyText(*id));
+      }
     } else {
       info->binary = BinaryForm::kRaw;
+      info->id = NewTableId();
       std::string buf;
       AppendCommand(&buf, {"MULTI"});
       AppendCommand(&buf, {"HSET", info->meta, "columns", ColumnsJson(*spec.schema),
                            "data_structure", StructureName(info->structure), "key_pattern",
                            info->pattern.text(), "block_column", spec.block_column,
-                           "format", kCurrentFormat});
+                           "format", kCurrentFormat, "id", info->id});
       AppendCommand(&buf, {"SADD", shared_->TablesKey(), spec.name});
       AppendCommand(&buf, {"EXEC"});
       AMP_RETURN_NOT_OK(conn->AppendRaw(buf));
@@ -1422,10 +1521,9 @@ class RedisLoader final : public Loader {
 
  private:
   // Deletes every row of `table` through its index, 1000 at a time (each chunk atomic;
-  // a crash in between leaves a prefix deleted, and the rerun's Truncate finishes it),
-  // then forgets its streams' checkpoints in one transaction.
-  Status TruncateOn(RedisConnection& conn, const std::string& table) {
-    const std::string context = "truncate table '" + table + "'";
+  // a crash in between leaves a prefix deleted, and a rerun finishes it). Returns whether
+  // the table has a description.
+  Result<bool> DeleteRows(RedisConnection& conn, const std::string& table, const std::string& context) {
     AMP_ASSIGN_OR_RETURN(auto kind_reply, conn.Command({"HGET", shared_->MetaKey(table), "data_structure"},
                                                        context));
     std::string undo_sha;
@@ -1433,37 +1531,102 @@ class RedisLoader final : public Loader {
       std::lock_guard<std::mutex> lock(shared_->mu);
       undo_sha = shared_->undo_sha;
     }
-    if (!IsNil(*kind_reply)) {
-      const std::string kind(ReplyText(*kind_reply));
-      while (true) {
-        AMP_ASSIGN_OR_RETURN(auto n, conn.Command({"EVALSHA", undo_sha, "0", shared_->IdxKey(table),
-                                                   shared_->IdxsKey(table), kind, "-inf", "inf",
-                                                   std::to_string(kTruncateChunk)},
-                                                  context));
-        if (n->type != REDIS_REPLY_INTEGER || n->integer == 0) break;
-      }
+    if (IsNil(*kind_reply)) return false;
+    const std::string kind(ReplyText(*kind_reply));
+    while (true) {
+      AMP_ASSIGN_OR_RETURN(auto n, conn.Command({"EVALSHA", undo_sha, "0", shared_->IdxKey(table),
+                                                 shared_->IdxsKey(table), kind, "-inf", "inf",
+                                                 std::to_string(kTruncateChunk)},
+                                                context));
+      if (n->type != REDIS_REPLY_INTEGER || n->integer == 0) break;
     }
-    AMP_ASSIGN_OR_RETURN(auto sids, conn.Command({"SMEMBERS", shared_->TableStreamsKey(table)}, context));
+    return true;
+  }
+
+  // One MULTI/EXEC: forgets the checkpoints `sids`; with `emptied`, also what said `table`
+  // held rows (its multi-block index and its `rows` flag, when it has a description).
+  Status ForgetStreams(RedisConnection& conn, const std::string& table,
+                       const std::vector<std::string>& sids, bool emptied, bool has_meta,
+                       const std::string& context) {
     std::string buf;
     size_t count = 0;
     AppendCommand(&buf, {"MULTI"});
-    for (size_t i = 0; i < sids->elements; ++i) {
-      const std::string sid(ReplyText(*sids->element[i]));
-      AppendCommand(&buf, {"DEL", shared_->StateKey(sid)});
+    for (const std::string& sid : sids) {
+      AppendCommand(&buf, {"DEL", shared_->StateKey(sid), shared_->StateTablesKey(sid)});
       AppendCommand(&buf, {"ZREM", shared_->StreamsKey(), sid});
-      count += 2;
+      AppendCommand(&buf, {"SREM", shared_->TableStreamsKey(table), sid});
+      count += 3;
     }
-    AppendCommand(&buf, {"DEL", shared_->TableStreamsKey(table), shared_->IdxsKey(table)});
+    if (emptied) {
+      AppendCommand(&buf, {"DEL", shared_->IdxsKey(table)});
+      ++count;
+      if (has_meta) {
+        AppendCommand(&buf, {"HSET", shared_->MetaKey(table), "rows", "0"});
+        ++count;
+      }
+    }
     AppendCommand(&buf, {"EXEC"});
-    count += 3;
+    count += 2;
     AMP_RETURN_NOT_OK(conn.AppendRaw(buf));
     for (size_t i = 0; i < count; ++i) {
       AMP_ASSIGN_OR_RETURN(auto r, conn.ReadReply(context));
       if (IsError(*r)) return conn.ServerError(ReplyText(*r), context);
+      if (i + 1 == count && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t k = 0; k < r->elements; ++k) {
+          if (IsError(*r->element[k])) return conn.ServerError(ReplyText(*r->element[k]), context);
+        }
+      }
     }
     return Status::OK();
   }
 
+  // Deletes every row of `table`, then forgets its streams' checkpoints in one transaction.
+  Status TruncateOn(RedisConnection& conn, const std::string& table) {
+    const std::string context = "truncate table '" + table + "'";
+    AMP_ASSIGN_OR_RETURN(bool has_meta, DeleteRows(conn, table, context));
+    AMP_ASSIGN_OR_RETURN(auto sids, conn.Command({"SMEMBERS", shared_->TableStreamsKey(table)}, context));
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < sids->elements; ++i) ids.emplace_back(ReplyText(*sids->element[i]));
+    AMP_RETURN_NOT_OK(ForgetStreams(conn, table, ids, true, has_meta, context));
+    return conn.Command({"DEL", shared_->TableStreamsKey(table)}, context).status();
+  }
+
+ public:
+  Result<int64_t> ResetProgress(const std::string& table, const std::string& job_id,
+                                bool truncate) override {
+    AMP_ASSIGN_OR_RETURN(auto conn, Connect(*shared_));
+    const std::string context = "reset the progress into table '" + table + "'";
+    // Which checkpoints go: the job's own ("<job>", "<job>/..."); every one that wrote the
+    // table when no job is named or when its rows are deleted; and those jobs' plans (a
+    // plan commit touches no table, only its id ties it to the job).
+    AMP_ASSIGN_OR_RETURN(auto all, conn->Command({"ZRANGE", shared_->StreamsKey(), "0", "-1"}, context));
+    AMP_ASSIGN_OR_RETURN(auto of_table, conn->Command({"SMEMBERS", shared_->TableStreamsKey(table)}, context));
+    std::set<std::string> wrote;
+    for (size_t i = 0; i < of_table->elements; ++i) wrote.emplace(ReplyText(*of_table->element[i]));
+    std::set<std::string> gone;
+    for (size_t i = 0; i < all->elements; ++i) {
+      const std::string sid(ReplyText(*all->element[i]));
+      const bool of_job = !job_id.empty() && (sid == job_id || sid.rfind(job_id + "/", 0) == 0);
+      AMP_ASSIGN_OR_RETURN(auto written, conn->Command({"HEXISTS", shared_->StateTablesKey(sid), table}, context));
+      const bool of_this_table = wrote.count(sid) > 0 || written->integer > 0;
+      if (of_job || ((job_id.empty() || truncate) && of_this_table)) gone.insert(sid);
+    }
+    std::set<std::string> plans;
+    for (const auto& sid : gone) plans.insert(sid.substr(0, sid.find('/')) + "/plan");
+    for (size_t i = 0; i < all->elements; ++i) {
+      const std::string sid(ReplyText(*all->element[i]));
+      if (plans.count(sid)) gone.insert(sid);
+    }
+    bool has_meta = false;
+    if (truncate) {
+      AMP_ASSIGN_OR_RETURN(has_meta, DeleteRows(*conn, table, context));
+    }
+    std::vector<std::string> ids(gone.begin(), gone.end());
+    AMP_RETURN_NOT_OK(ForgetStreams(*conn, table, ids, truncate, has_meta, context));
+    return static_cast<int64_t>(ids.size());
+  }
+
+ private:
   std::shared_ptr<Shared> shared_;
   LoaderCapabilities capabilities_;
 };

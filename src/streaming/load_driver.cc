@@ -15,6 +15,7 @@
 #include "amp/stream.h"
 #include "flight/stream_detection.h"
 #include "streaming/backoff.h"
+#include "streaming/batch_coalescer.h"
 
 namespace amp::streaming {
 namespace {
@@ -241,7 +242,7 @@ class Driver {
       }
     }
     AMP_RETURN_NOT_OK(Retry([&] {
-      auto session = job_.loader->OpenSession();
+      auto session = OpenSession();
       if (session.ok()) session_ = std::move(*session);
       return session.status();
     }));
@@ -271,6 +272,15 @@ class Driver {
     stream_options.retry = options_.retry;
     engine_ = std::make_unique<TransactionalStream>(*job_.client, job_.query, stream_options);
     return Status::OK();
+  }
+
+  // Every session of the load coalesces tiny batches (streaming/batch_coalescer.h):
+  // ampd's one-row messages reach the loader as large batches, within the same units.
+  Result<std::unique_ptr<LoaderSession>> OpenSession() {
+    AMP_ASSIGN_OR_RETURN(auto session, job_.loader->OpenSession());
+    CoalesceOptions coalesce;
+    coalesce.rows_carry_blocks = !block_column_.empty();
+    return CoalesceAppends(std::move(session), coalesce);
   }
 
   // Retries a setup step with backoff while its errors are not kFatal.
@@ -434,7 +444,7 @@ class Driver {
   Status EnsureUnit() {
     if (unit_.open) return Status::OK();
     if (session_ == nullptr) {
-      AMP_ASSIGN_OR_RETURN(session_, job_.loader->OpenSession());
+      AMP_ASSIGN_OR_RETURN(session_, OpenSession());
     }
     AMP_RETURN_NOT_OK(session_->Begin());
     unit_ = Unit{};
@@ -479,7 +489,7 @@ class Driver {
     if (unit_.open && unit_.ends_at_watermark) attempted = unit_.checkpoint;
     if (unit_.open && session_) session_->Abort();
     session_.reset();
-    auto session = job_.loader->OpenSession();
+    auto session = OpenSession();
     if (!session.ok()) {
       unit_ = Unit{};
       RestartEngine(std::nullopt, error);

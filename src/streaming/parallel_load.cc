@@ -19,6 +19,7 @@
 #include "parallel/partition_planner.h"
 #include "parallel/query_rewrite.h"
 #include "streaming/backoff.h"
+#include "streaming/batch_coalescer.h"
 
 namespace amp::streaming {
 namespace {
@@ -583,6 +584,8 @@ class ParallelRun {
                  PartitionState& state, bool retry) {
     if (session == nullptr) {
       AMP_ASSIGN_OR_RETURN(session, job_.loader->OpenSession());
+      // ampd's one-row messages reach the loader as large batches (batch_coalescer.h).
+      session = CoalesceAppends(std::move(session), {.rows_carry_blocks = true});
     }
     if (retry) {
       // A failed Commit may still have applied: continue from what the destination holds.

@@ -100,7 +100,10 @@ struct DevnetServer::Impl {
     std::unique_lock<std::mutex> lock(producer_mu);
     while (true) {
       if (producer_cv.wait_until(lock, next, [&] { return stop_producer; })) return;
-      if (options.halt_at.has_value() && state->chain->head() >= *options.halt_at) return;
+      if (options.halt_at.has_value() && !state->chain->empty() &&
+          state->chain->head() >= *options.halt_at) {
+        return;
+      }
       lock.unlock();
       state->chain->ProduceBlock();
       lock.lock();

@@ -560,6 +560,22 @@ TEST(DevnetStream, AmpdChunkingSendsAMessagePerBlockAndFewStartKeepAlives) {
   ExpectOneBlockPerMessage(data);
   ExpectSameRows(*ToTable(batch.schema, batch.messages), *Oracle(*server, batch_sql, 0, 9));
 
+  // Blocks generated together in a chunk of more than 2 MiB: still a message per block (a
+  // block's slice must not be sized by the whole chunk's buffers).
+  DevnetOptions wide = options;
+  wide.history = 16;
+  wide.logs_per_block = 1024;  // 8 blocks per generated chunk of ~2.5 MiB
+  auto wide_server = StartOrDie(wide);
+  auto wide_client = Connect(*wide_server);
+  auto all = RunQuery(*wide_client, "SELECT * FROM eth_firehose.logs");
+  ASSERT_OK(all.status);
+  std::vector<Message> wide_data;
+  for (const Message& m : all.messages) {
+    if (m.batch->num_rows() > 0) wide_data.push_back(m);
+  }
+  EXPECT_EQ(wide_data.size(), 16u);
+  ExpectOneBlockPerMessage(wide_data);
+
   // The default, large chunking: the same ten blocks in one message.
   auto large_server = StartOrDie(SmallOptions());
   auto large_client = Connect(*large_server);

@@ -312,7 +312,10 @@ void QueryStream::PushSliced(const std::shared_ptr<arrow::RecordBatch>& batch,
   // Like Amp's split_batch_for_grpc_response: slices of about 2 MiB, by an estimate
   // (a single huge row can still exceed it). Every slice carries the same ranges.
   const int64_t rows = batch->num_rows();
-  const int64_t bytes = arrow::util::TotalBufferSize(*batch);
+  // The bytes this batch refers to, not its buffers' full size: a per-block batch
+  // (DevnetChunking::kAmpd) is a slice of a larger generated chunk.
+  const int64_t bytes =
+      arrow::util::ReferencedBufferSize(*batch).ValueOr(arrow::util::TotalBufferSize(*batch));
   const int64_t slices = std::clamp<int64_t>(
       (bytes + kTargetFlightDataBytes - 1) / kTargetFlightDataBytes, 1, rows);
   const int64_t rows_per_slice = (rows + slices - 1) / slices;

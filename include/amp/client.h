@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
+#include <stop_token>
 #include <string>
 
 #include "amp/load.h"
@@ -61,6 +63,16 @@ struct QueryOptions {
   std::optional<bool> stream;
   /// Resume a stream after this cursor (`amp-resume` header). Ignored by batch queries.
   std::optional<Cursor> resume;
+  /// The stream's networks, when known (a stream resumed from its own checkpoint): the
+  /// protocol validator then refuses a batch that adds or switches a network from the
+  /// first message on, as it does later within one connection. Unset: the first batch
+  /// with ranges fixes the set.
+  std::optional<std::set<std::string>> networks;
+  /// Requesting a stop cancels the calls in flight: GetFlightInfo, the DoGet's wait for its
+  /// first message (ampd sends even the schema only with its first microbatch, so Execute()
+  /// may wait for a long time), and later reads of the returned stream (as Cancel()). The
+  /// call then fails with Cancelled (class kFatal, code CANCELLED).
+  std::stop_token stop;
 };
 
 /// \brief One Flight message of a query's result: a record batch and its app_metadata.
@@ -84,7 +96,8 @@ struct StreamBatch {
 /// For streaming queries every batch's metadata is validated against the protocol
 /// invariants (amp-protocol.md §2.7): missing or malformed ranges, a gap, a broken
 /// prev_hash chain, two ranges for one network or a changing network set end the stream
-/// with an Invalid status of class kReconnect.
+/// with an Invalid status of class kFatal (code PROTOCOL_ERROR): the server would answer a
+/// reconnect from the same cursor the same way.
 class BatchStream {
  public:
   virtual ~BatchStream() = default;
@@ -93,7 +106,7 @@ class BatchStream {
   virtual Result<std::shared_ptr<arrow::Schema>> schema() = 0;
   /// The next batch, or std::nullopt when the server ended the stream cleanly.
   virtual Result<std::optional<StreamBatch>> Next() = 0;
-  /// Aborts the RPC; a blocked Next() returns Cancelled. Callable from any thread.
+  /// Aborts the RPC; a blocked Next() or schema() returns Cancelled. Callable from any thread.
   virtual void Cancel() = 0;
   /// True when the query runs as a stream: QueryOptions::stream when set, else whether the
   /// SQL has a top-level `SETTINGS stream = true` (the rule ampd applies; the ticket that

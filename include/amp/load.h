@@ -60,6 +60,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -105,6 +106,15 @@ struct LoadOptions {
   /// the newest. Reorgs deeper than this on a table without a block column fail the load.
   uint64_t retention_blocks = 128;
   RetryOptions retry;
+  /// Streaming: how long to wait for data when the server has nothing synced for the query
+  /// (ampd then answers with an empty completion and ends the stream; the load polls with
+  /// backoff, which is never counted as a failure). Unset: forever. When it runs out the
+  /// load fails with class kRetryCall (code NO_DATA).
+  std::optional<std::chrono::milliseconds> wait_for_data;
+  /// Called from the load's threads with what a streaming load is waiting for (data on an
+  /// unsynced table, a server behind the checkpoint), and with "" when the wait is over.
+  /// Must not block. Parallel loads report it in ParallelProgress::waiting as well.
+  std::function<void(const std::string& waiting)> on_wait;
   /// Results produced but not yet consumed before the load waits for the consumer.
   size_t result_queue_capacity = 64;
   /// Requesting a stop ends the load after the in-flight commit (see LoadResults::Stop).

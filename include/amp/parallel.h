@@ -72,6 +72,9 @@ struct ParallelProgress {
   int partitions_total = 0;
   int partitions_failed = 0;
   std::optional<BlockNumber> live_block;  ///< Live phase: the last committed block.
+  /// Live phase: what the stream waits for (data on an unsynced table, a server behind the
+  /// checkpoint); empty when it is not waiting.
+  std::string waiting;
 };
 
 /// \brief Parallel execution of a load (the seed's ParallelConfig). Field names follow it.

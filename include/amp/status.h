@@ -32,7 +32,7 @@ using Result = arrow::Result<T>;
 enum class ErrorClass : uint8_t {
   kRetryCall,    ///< Transient (server unavailable, timeout): retry this call with backoff.
   kRetryCommit,  ///< Roll back and replay the whole unit of work (serialization failure).
-  kReconnect,    ///< The stream is broken (protocol violation, dropped): reopen from the checkpoint.
+  kReconnect,    ///< The stream broke (dropped, failed mid-stream): reopen from the checkpoint.
   kFatal,        ///< Configuration, SQL, permission or schema problem: stop, do not retry.
 };
 

@@ -31,7 +31,19 @@
 //     Such a watermark completes no range (`ranges` is empty); commit it like any other.
 //   - Dropped streams and errors of class kRetryCall/kReconnect reconnect from the last
 //     committed checkpoint (amp-resume) with exponential backoff and jitter, bounded by
-//     RetryOptions; kFatal errors end the stream. Classes come from amp::ClassOf only.
+//     RetryOptions; kFatal errors (protocol violations among them) end the stream. Classes
+//     come from amp::ClassOf only. Every reconnect is logged (WARNING: reason, attempt,
+//     next delay).
+//   - Every connection's protocol validator starts from the committed checkpoint: its
+//     cursor (last hash per network) and its set of networks, so a batch that switches or
+//     adds a network is refused after a reconnect or restart as within one connection.
+//   - ampd's answer on a table with nothing synced (one 0-row {"ranges":[],
+//     "ranges_complete":true}, then the stream ends) is not a failure: the engine waits
+//     for data, polling with backoff (logged at INFO, reported through on_wait), for
+//     StreamOptions::wait_for_data (unset: forever), then fails with kRetryCall NO_DATA.
+//   - A connection that delivers nothing for quiet_notice (a replica behind the cursor,
+//     which ampd answers with silence, or an idle head) is reported once: "waiting for the
+//     server to reach block N" (INFO, and on_wait until something arrives).
 //   - On reconnect, everything emitted after the last Commit() is void: the engine emits a
 //     kRewind Undo of the blocks after the committed cursor before anything else. A
 //     consumer aborts its open unit on it (and, if its store is not atomic, deletes
@@ -42,7 +54,9 @@
 // called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +125,14 @@ struct StreamOptions {
   /// Completed ranges ending within this many blocks of the newest are retained.
   uint64_t retention_blocks = 128;
   RetryOptions retry;
+  /// How long to wait for a table with nothing synced to get data; unset: forever.
+  std::optional<std::chrono::milliseconds> wait_for_data;
+  /// A connection silent for this long is reported as waiting (see above).
+  std::chrono::milliseconds quiet_notice{2'000};
+  /// Called (from the engine's threads) with what the stream is waiting for ("waiting for
+  /// data: ...", "waiting for the server to reach block N ..."), and with "" once the wait
+  /// is over. Must not block.
+  std::function<void(const std::string& waiting)> on_wait;
 };
 
 /// \brief Counters for diagnostics and tests.
@@ -119,6 +141,7 @@ struct StreamStats {
   int reconnects = 0;       ///< Connections after the first (any cause).
   int reorgs = 0;           ///< kReorg undos emitted.
   int failures = 0;         ///< Retryable failures (connect, stream, Restart()).
+  int data_polls = 0;       ///< Reconnects after ampd's "nothing synced" answer (not failures).
   /// The resume cursor sent by each connection attempt (empty: none), in order; after
   /// 256 attempts the oldest but the first are dropped.
   std::vector<Cursor> requested_cursors;

@@ -90,7 +90,7 @@ Result<BlockRange> ParseRange(const json& item, size_t index, std::string_view t
 
 Status ProtocolError(std::string message) {
   return WithErrorInfo(Status::Invalid("[flight] Amp protocol violation: ", std::move(message)),
-                       ErrorClass::kReconnect, "flight", "PROTOCOL_ERROR");
+                       ErrorClass::kFatal, "flight", "PROTOCOL_ERROR");
 }
 
 Result<BatchMetadata> ParseAppMetadata(std::string_view text) {

@@ -28,8 +28,9 @@ Result<BatchMetadata> ParseAppMetadata(std::string_view json);
 /// only when set). Used by test servers; the client never sends metadata.
 std::string FormatAppMetadata(const BatchMetadata& metadata);
 
-/// An Invalid status of class kReconnect (source "flight", code "PROTOCOL_ERROR"): the
-/// server broke the Amp streaming protocol and the stream must be reopened from a checkpoint.
+/// An Invalid status of class kFatal (source "flight", code "PROTOCOL_ERROR"): the server
+/// broke the Amp streaming protocol. A reconnect cannot fix that: the server would answer
+/// the same resume cursor with the same data, so the stream stops (the CLI exits 1).
 Status ProtocolError(std::string message);
 
 }  // namespace amp::flight

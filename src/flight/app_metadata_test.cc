@@ -96,12 +96,13 @@ struct BadMetadata {
 
 class ParseAppMetadataErrors : public ::testing::TestWithParam<BadMetadata> {};
 
-TEST_P(ParseAppMetadataErrors, InvalidReconnectWithQuotedJson) {
+TEST_P(ParseAppMetadataErrors, InvalidNotRetriedWithQuotedJson) {
   const auto& bad = GetParam();
   auto md = ParseAppMetadata(bad.json);
   ASSERT_FALSE(md.ok()) << bad.json;
   EXPECT_TRUE(md.status().IsInvalid());
-  EXPECT_EQ(ClassOf(md.status()), ErrorClass::kReconnect);
+  // A reconnect would meet the same metadata again: not retried.
+  EXPECT_EQ(ClassOf(md.status()), ErrorClass::kFatal);
   const ErrorInfo* info = ErrorInfo::FromStatus(md.status());
   ASSERT_NE(info, nullptr);
   EXPECT_EQ(info->source(), "flight");

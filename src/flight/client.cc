@@ -3,18 +3,36 @@
 // One FlightClient (one gRPC channel, connected lazily by gRPC) is shared by all calls of
 // an amp::Client; each query makes its own GetFlightInfo and DoGet RPCs, which gRPC allows
 // concurrently on one channel.
+//
+// Cancellation. Arrow's FlightClient::DoGet reads the schema before it returns, and ampd
+// sends the schema only with its first microbatch: a stream resumed at an idle head, or
+// over a replica behind the cursor, blocks inside DoGet for as long as the chain is quiet.
+// FlightStreamReader::Cancel() cannot help (there is no reader yet), Arrow's StopToken is
+// only polled between messages, and FlightClient::Close() does not cancel calls. So the
+// channel is made through a thin transport of our own that wraps Arrow's gRPC transport
+// and hands each DoGet's data stream to a CallCanceller before Arrow starts reading; its
+// TryCancel() reaches the gRPC call wherever it blocks. A GetFlightInfo the caller stops
+// waiting for is abandoned to its deadline (PendingInfo).
 #include "amp/client.h"
 
 #include <arrow/api.h>
 #include <arrow/flight/api.h>
 #include <arrow/ipc/dictionary.h>
 
+#include <arrow/flight/transport.h>
+#include <arrow/util/uri.h>
+
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <sstream>
+#include <stop_token>
+#include <thread>
 
 #include "flight/app_metadata.h"
 #include "flight/auth_token.h"
@@ -27,6 +45,7 @@
 namespace amp {
 
 namespace af = arrow::flight;
+namespace afi = arrow::flight::internal;
 
 bool StreamBatch::is_keep_alive() const {
   return (batch == nullptr || batch->num_rows() == 0) && !metadata.ranges_complete;
@@ -64,15 +83,180 @@ Result<std::string> ReadRootCerts(const std::string& path) {
   return pem;
 }
 
+Status CancelledError(const char* rpc) {
+  return WithErrorInfo(Status::Cancelled("[flight] ", rpc, " cancelled by the client"),
+                       ErrorClass::kFatal, "flight", "CANCELLED");
+}
+
+// --- Cancellable DoGet: see the top of this file. ---
+
+// Where Cancel() finds the gRPC call of one DoGet, from before it starts until it ends.
+class CallCanceller {
+ public:
+  void Attach(afi::ClientDataStream* stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = stream;
+    if (cancelled_) stream_->TryCancel();
+  }
+  void Detach(afi::ClientDataStream* stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stream_ == stream) stream_ = nullptr;
+  }
+  void Cancel() {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    if (stream_) stream_->TryCancel();
+  }
+  bool cancelled() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  afi::ClientDataStream* stream_ = nullptr;  ///< Guarded: Detach() runs before it dies.
+  bool cancelled_ = false;
+};
+
+// The canceller of the DoGet being started on this thread (set around FlightClient::DoGet).
+thread_local std::shared_ptr<CallCanceller> t_canceller;
+
+// Calls the protected DoFinish() of another stream (the wrapped one).
+struct FinishAccess : afi::ClientDataStream {
+  static Status Finish(afi::ClientDataStream* stream) {
+    return (stream->*(&FinishAccess::DoFinish))();
+  }
+};
+
+// Arrow's data stream of one DoGet, registered with a CallCanceller while it lives.
+class CancellableDataStream final : public afi::ClientDataStream {
+ public:
+  CancellableDataStream(std::unique_ptr<afi::ClientDataStream> inner,
+                        std::shared_ptr<CallCanceller> canceller)
+      : inner_(std::move(inner)), canceller_(std::move(canceller)) {
+    if (canceller_) canceller_->Attach(inner_.get());
+  }
+  ~CancellableDataStream() override {
+    if (canceller_) canceller_->Detach(inner_.get());
+  }
+  bool ReadData(afi::FlightData* data) override { return inner_->ReadData(data); }
+  arrow::Result<bool> WriteData(const af::FlightPayload& payload) override {
+    return inner_->WriteData(payload);
+  }
+  Status WritesDone() override { return inner_->WritesDone(); }
+  bool ReadPutMetadata(std::shared_ptr<arrow::Buffer>* out) override {
+    return inner_->ReadPutMetadata(out);
+  }
+  void TryCancel() override { inner_->TryCancel(); }
+
+ protected:
+  Status DoFinish() override { return FinishAccess::Finish(inner_.get()); }
+
+ private:
+  std::unique_ptr<afi::ClientDataStream> inner_;
+  std::shared_ptr<CallCanceller> canceller_;
+};
+
+// Our URL schemes for Arrow's transport registry, and the gRPC scheme each stands for.
+constexpr const char* kPlainScheme = "ampsync+grpc";
+constexpr const char* kTlsScheme = "ampsync+grpc+tls";
+
+// Arrow's gRPC client transport, with DoGet's stream made cancellable. Only the calls the
+// Amp client makes are forwarded; the others keep the base class's "not supported".
+class CancellableTransport final : public afi::ClientTransport {
+ public:
+  static Result<std::unique_ptr<afi::ClientTransport>> Make() {
+    return std::unique_ptr<afi::ClientTransport>(new CancellableTransport());
+  }
+
+  Status Init(const af::FlightClientOptions& options, const af::Location& location,
+              const arrow::util::Uri& uri) override {
+    const std::string scheme = location.scheme();
+    const std::string grpc_scheme = scheme == kTlsScheme ? "grpc+tls" : "grpc";
+    const std::string text = location.ToString();
+    const std::string real = grpc_scheme + text.substr(text.find("://"));
+    AMP_ASSIGN_OR_RETURN(auto real_location, af::Location::Parse(real));
+    arrow::util::Uri real_uri;
+    AMP_RETURN_NOT_OK(real_uri.Parse(real));
+    (void)uri;
+    AMP_ASSIGN_OR_RETURN(inner_, afi::GetDefaultTransportRegistry()->MakeClient(grpc_scheme));
+    return inner_->Init(options, real_location, real_uri);
+  }
+  Status Close() override { return inner_ ? inner_->Close() : Status::OK(); }
+  Status GetFlightInfo(const af::FlightCallOptions& options, const af::FlightDescriptor& descriptor,
+                       std::unique_ptr<af::FlightInfo>* info) override {
+    return inner_->GetFlightInfo(options, descriptor, info);
+  }
+  Status DoGet(const af::FlightCallOptions& options, const af::Ticket& ticket,
+               std::unique_ptr<afi::ClientDataStream>* stream) override {
+    std::unique_ptr<afi::ClientDataStream> inner;
+    AMP_RETURN_NOT_OK(inner_->DoGet(options, ticket, &inner));
+    *stream = std::make_unique<CancellableDataStream>(std::move(inner), t_canceller);
+    return Status::OK();
+  }
+
+ private:
+  std::unique_ptr<afi::ClientTransport> inner_;
+};
+
+Status RegisterTransport() {
+  static const Status registered = [] {
+    auto* registry = afi::GetDefaultTransportRegistry();
+    for (const char* scheme : {kPlainScheme, kTlsScheme}) {
+      Status st = registry->RegisterClient(scheme, &CancellableTransport::Make);
+      if (!st.ok()) return st;
+    }
+    return Status::OK();
+  }();
+  return registered;
+}
+
+// A GetFlightInfo run on a thread of its own, so that the caller can stop waiting for it.
+// Arrow's async GetFlightInfo could be cancelled, but its status folds gRPC codes that its
+// synchronous call keeps (RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ...), and our classes
+// depend on them. A stopped call is abandoned: it keeps the FlightClient alive and ends
+// by itself at its deadline (ClientOptions::info_timeout) or the server's answer.
+class PendingInfo {
+ public:
+  using Answer = arrow::Result<std::unique_ptr<af::FlightInfo>>;
+
+  static Answer Run(std::shared_ptr<af::FlightClient> flight, af::FlightCallOptions call,
+                    af::FlightDescriptor descriptor, const std::stop_token& stop) {
+    auto pending = std::make_shared<PendingInfo>();
+    std::thread([pending, flight = std::move(flight), call = std::move(call),
+                 descriptor = std::move(descriptor)]() mutable {
+      Answer answer = flight->GetFlightInfo(call, descriptor);
+      std::lock_guard<std::mutex> lock(pending->mu_);
+      pending->answer_ = std::move(answer);
+      pending->done_ = true;
+      pending->cv_.notify_all();
+    }).detach();
+    std::unique_lock<std::mutex> lock(pending->mu_);
+    pending->cv_.wait(lock, stop, [&] { return pending->done_; });
+    if (!pending->done_) return CancelledError("GetFlightInfo");
+    return std::move(pending->answer_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  bool done_ = false;
+  Answer answer_ = Status::UnknownError("no answer");
+};
+
 // The BatchStream of one DoGet.
 class FlightBatchStream final : public BatchStream {
  public:
   FlightBatchStream(std::unique_ptr<af::FlightStreamReader> reader, bool streaming,
-                    const std::optional<Cursor>& resume, flight::CallContext call)
+                    const QueryOptions& options, flight::CallContext call,
+                    std::shared_ptr<CallCanceller> canceller)
       : reader_(std::move(reader)),
         streaming_(streaming),
-        validator_(streaming ? resume : std::nullopt),
-        call_(std::move(call)) {}
+        validator_(streaming ? options.resume : std::nullopt,
+                   streaming ? options.networks : std::nullopt),
+        call_(std::move(call)),
+        canceller_(std::move(canceller)),
+        on_stop_(options.stop, [this] { Cancel(); }) {}
 
   // An Amp stream never ends by itself: tell the server explicitly that an abandoned one
   // is over rather than relying on what the reader's destructor does.
@@ -131,6 +315,7 @@ class FlightBatchStream final : public BatchStream {
 
   void Cancel() override {
     cancelled_.store(true);
+    if (canceller_) canceller_->Cancel();
     reader_->Cancel();
   }
 
@@ -162,6 +347,8 @@ class FlightBatchStream final : public BatchStream {
   Status failed_;
   bool finished_ = false;
   std::atomic<bool> cancelled_{false};
+  std::shared_ptr<CallCanceller> canceller_;  ///< Reaches the gRPC call (see the top).
+  std::stop_callback<std::function<void()>> on_stop_;  ///< Last: destroyed first.
 };
 
 }  // namespace
@@ -187,8 +374,14 @@ class Client::Impl {
       call.headers.emplace_back(kResumeHeader, options.resume->ToJson());
     }
     auto descriptor = af::FlightDescriptor::Command(proto::EncodeStatementQuery(query));
-    auto info = flight_->GetFlightInfo(call, descriptor);
-    if (!info.ok()) return flight::FlightCallError(info.status(), Context("GetFlightInfo"));
+    if (options.stop.stop_requested()) return CancelledError("GetFlightInfo");
+    Result<std::unique_ptr<af::FlightInfo>> info =
+        options.stop.stop_possible() ? PendingInfo::Run(flight_, call, descriptor, options.stop)
+                                     : flight_->GetFlightInfo(call, descriptor);
+    if (!info.ok()) {
+      if (info.status().IsCancelled() && options.stop.stop_requested()) return info.status();
+      return flight::FlightCallError(info.status(), Context("GetFlightInfo"));
+    }
 
     const auto& endpoints = (*info)->endpoints();
     if (endpoints.size() != 1) {
@@ -217,10 +410,21 @@ class Client::Impl {
                                                const QueryOptions& options) const {
     AMP_ASSIGN_OR_RETURN(auto info, GetInfo(query, options));
     // The ticket goes back byte for byte; DoGet has no deadline because streams never end.
-    auto reader = flight_->DoGet(BaseCallOptions(), af::Ticket{info.ticket});
-    if (!reader.ok()) return flight::FlightCallError(reader.status(), Context("DoGet"));
+    // Arrow waits for the schema inside DoGet: the canceller reaches that wait.
+    auto canceller = std::make_shared<CallCanceller>();
+    Result<std::unique_ptr<af::FlightStreamReader>> reader;
+    {
+      std::stop_callback on_stop(options.stop, [&canceller] { canceller->Cancel(); });
+      t_canceller = canceller;
+      reader = flight_->DoGet(BaseCallOptions(), af::Ticket{info.ticket});
+      t_canceller.reset();
+    }
+    if (!reader.ok()) {
+      if (canceller->cancelled()) return CancelledError("DoGet");
+      return flight::FlightCallError(reader.status(), Context("DoGet"));
+    }
     return std::unique_ptr<BatchStream>(std::make_unique<FlightBatchStream>(
-        std::move(*reader), info.streaming, options.resume, Context("DoGet")));
+        std::move(*reader), info.streaming, options, Context("DoGet"), std::move(canceller)));
   }
 
  private:
@@ -243,7 +447,15 @@ class Client::Impl {
     int grpc_limit = limit <= 0 ? -1 : static_cast<int>(std::min<int64_t>(limit, INT_MAX));
     client_options.generic_options.emplace_back("grpc.max_receive_message_length", grpc_limit);
 
-    auto location = af::Location::Parse(address_.LocationUri());
+    // Our cancellable wrapper of Arrow's gRPC transport (see the top of this file).
+    if (Status registered = RegisterTransport(); !registered.ok()) {
+      return ConfigError(Status::IOError("[flight] cannot register the Flight transport: ",
+                                         registered.message()),
+                         "CONNECT");
+    }
+    std::string uri = address_.LocationUri();
+    uri = (address_.tls ? kTlsScheme : kPlainScheme) + uri.substr(uri.find("://"));
+    auto location = af::Location::Parse(uri);
     if (!location.ok()) {
       return ConfigError(Status::Invalid("invalid Amp server URL '", url,
                                          "': ", location.status().message()),
@@ -282,7 +494,8 @@ class Client::Impl {
   Status status_;
   flight::ServerAddress address_;
   std::optional<std::string> token_;
-  std::unique_ptr<af::FlightClient> flight_;
+  /// Shared with abandoned GetFlightInfo calls (PendingInfo), which may outlive the Client.
+  std::shared_ptr<af::FlightClient> flight_;
 };
 
 Client::Client(std::string url, ClientOptions options)

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <stop_token>
 #include <thread>
 
 #include "flight/app_metadata.h"
@@ -373,7 +374,7 @@ TEST_F(ClientTest, ResumeCursorSeedsValidation) {
   auto item = (*stream)->Next();
   ASSERT_FALSE(item.ok());
   EXPECT_THAT(item.status().message(), HasSubstr("gap: anvil[10..=10] is followed by anvil[12..=12]"));
-  EXPECT_EQ(ClassOf(item.status()), ErrorClass::kReconnect);
+  EXPECT_EQ(ClassOf(item.status()), ErrorClass::kFatal);  // a reconnect would meet it again
   // Errors are sticky.
   EXPECT_EQ((*stream)->Next().status().message(), item.status().message());
 }
@@ -407,7 +408,7 @@ TEST_F(ClientTest, StreamingProtocolErrors) {
     auto item = (*stream)->Next();
     ASSERT_FALSE(item.ok()) << c.name;
     EXPECT_THAT(item.status().message(), HasSubstr(c.expected)) << c.name;
-    EXPECT_EQ(Info(item.status()).error_class(), ErrorClass::kReconnect) << c.name;
+    EXPECT_EQ(Info(item.status()).error_class(), ErrorClass::kFatal) << c.name;
     EXPECT_EQ(Info(item.status()).code(), "PROTOCOL_ERROR") << c.name;
   }
 }
@@ -585,6 +586,74 @@ TEST_F(ClientTest, CancelFromAnotherThread) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(server_->cancelled_streams(), 1);
+}
+
+// Waits until the server has received a `method` call (at most 5 s).
+void AwaitCall(const ScriptedFlightServer& server, const std::string& method) {
+  for (int i = 0; i < 500; ++i) {
+    for (const auto& call : server.calls()) {
+      if (call.method == method) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// ampd sends even the schema only with its first microbatch, and Arrow's DoGet waits for
+// the schema: a stop must reach that wait (and a GetFlightInfo without an answer).
+TEST_F(ClientTest, StopReachesADoGetThatHasSentNothing) {
+  ScriptedResponse r;
+  r.schema = BlockNumSchema();
+  r.silent = true;
+  server_->Script(kStreamSql, r);
+  Client client(server_->url());
+  std::stop_source stop;
+  QueryOptions options;
+  options.stop = stop.get_token();
+  std::thread stopper([&] {
+    AwaitCall(*server_, "DoGet");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop.request_stop();
+  });
+  auto stream = client.sql(kStreamSql).stream(options);
+  stopper.join();
+  ASSERT_FALSE(stream.ok());
+  EXPECT_TRUE(stream.status().IsCancelled()) << stream.status();
+  EXPECT_EQ(Info(stream.status()).code(), "CANCELLED");
+  EXPECT_EQ(Info(stream.status()).error_class(), ErrorClass::kFatal);
+  for (int i = 0; i < 500 && server_->cancelled_streams() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->cancelled_streams(), 1) << "the cancel must reach the server";
+
+  // Already requested: nothing is sent.
+  const size_t calls = server_->calls().size();
+  auto again = client.sql(kStreamSql).stream(options);
+  ASSERT_FALSE(again.ok());
+  EXPECT_TRUE(again.status().IsCancelled()) << again.status();
+  EXPECT_EQ(server_->calls().size(), calls);
+}
+
+TEST_F(ClientTest, StopReachesAnUnansweredGetFlightInfo) {
+  ScriptedResponse r;
+  r.schema = BlockNumSchema();
+  r.hold_info = true;
+  server_->Script(kStreamSql, r);
+  Client client(server_->url());
+  std::stop_source stop;
+  QueryOptions options;
+  options.stop = stop.get_token();
+  std::thread stopper([&] {
+    AwaitCall(*server_, "GetFlightInfo");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop.request_stop();
+  });
+  auto info = client.GetInfo(kStreamSql, options);
+  stopper.join();
+  ASSERT_FALSE(info.ok());
+  EXPECT_TRUE(info.status().IsCancelled()) << info.status();
+  EXPECT_EQ(Info(info.status()).code(), "CANCELLED");
+  // The client outlives nothing here: destroying it while the abandoned call still waits
+  // for the server must be safe (the call holds the channel until its deadline).
 }
 
 TEST_F(ClientTest, DroppingAnOpenStreamDoesNotBlock) {

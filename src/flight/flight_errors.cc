@@ -158,9 +158,11 @@ std::string ServerMessage(const Status& status) {
   return text;
 }
 
-ErrorClass ClassifyGrpcCode(std::string_view code, bool mid_stream) {
-  if (code == "UNAVAILABLE" || code == "DEADLINE_EXCEEDED" || code == "RESOURCE_EXHAUSTED") {
-    return ErrorClass::kRetryCall;
+ErrorClass ClassifyGrpcCode(std::string_view code, bool mid_stream, std::string_view rpc) {
+  if (code == "UNAVAILABLE" || code == "DEADLINE_EXCEEDED") return ErrorClass::kRetryCall;
+  if (code == "RESOURCE_EXHAUSTED") {
+    // Planning allocates little: at GetFlightInfo it is the request that is too big.
+    return rpc == "GetFlightInfo" ? ErrorClass::kFatal : ErrorClass::kRetryCall;
   }
   if (code == "ABORTED") return mid_stream ? ErrorClass::kReconnect : ErrorClass::kRetryCall;
   if (code == "INTERNAL" || code == "UNKNOWN" || code == "DATA_LOSS") {
@@ -214,7 +216,7 @@ Status FlightCallError(const Status& status, const CallContext& call) {
   std::string text = "[flight] " + call.rpc + " failed (" + code + "): " + message;
   if (!hint.empty()) text += "; " + hint;
   return WithErrorInfo(Status(status.code(), std::move(text)),
-                       ClassifyGrpcCode(code, call.mid_stream), "flight", code);
+                       ClassifyGrpcCode(code, call.mid_stream, call.rpc), "flight", code);
 }
 
 }  // namespace amp::flight

@@ -15,8 +15,12 @@
 // An Arrow C++ server (our devnet) also sends x-arrow-status trailers, from which Arrow
 // rebuilds the server's own Status; steps 3-4 invert that mapping.
 //
-// Classes come from the code only (never from message text):
-//   UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED            -> kRetryCall
+// Classes come from the code and the call that failed only (never from message text):
+//   UNAVAILABLE, DEADLINE_EXCEEDED                                -> kRetryCall
+//   RESOURCE_EXHAUSTED      -> kFatal at GetFlightInfo (the request itself is too large,
+//                              e.g. a 16 KB token over the header limit: the same request
+//                              fails again), else kRetryCall (a server memory limit while
+//                              executing may clear)
 //   ABORTED                 -> kRetryCall before data flows, kReconnect mid-stream
 //                              (the stream's position is lost; reopen from the checkpoint)
 //   INTERNAL, UNKNOWN, DATA_LOSS -> kReconnect mid-stream; kFatal before data flows (ampd
@@ -41,8 +45,9 @@ std::string GrpcCodeName(const Status& status);
 std::string ServerMessage(const Status& status);
 
 /// The class of a gRPC code; `mid_stream`: the failure ended a DoGet stream after the
-/// server had started sending data (the schema message or later).
-ErrorClass ClassifyGrpcCode(std::string_view code, bool mid_stream);
+/// server had started sending data (the schema message or later); `rpc`: the call
+/// ("GetFlightInfo", "DoGet", "DoGet stream").
+ErrorClass ClassifyGrpcCode(std::string_view code, bool mid_stream, std::string_view rpc = "DoGet");
 
 /// \brief What the error mapping needs to know about the call that failed.
 struct CallContext {

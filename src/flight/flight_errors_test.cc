@@ -118,31 +118,37 @@ TEST(ServerMessage, DropsArrowsDebugContextAndRepeatedDetail) {
 TEST(ClassifyGrpcCode, Table) {
   struct Row {
     const char* code;
+    ErrorClass info;  // at GetFlightInfo (planning)
     ErrorClass before;
     ErrorClass mid_stream;
   };
+  const ErrorClass R = ErrorClass::kRetryCall, C = ErrorClass::kReconnect, F = ErrorClass::kFatal;
   const Row rows[] = {
-      {"UNAVAILABLE", ErrorClass::kRetryCall, ErrorClass::kRetryCall},
-      {"DEADLINE_EXCEEDED", ErrorClass::kRetryCall, ErrorClass::kRetryCall},
-      {"RESOURCE_EXHAUSTED", ErrorClass::kRetryCall, ErrorClass::kRetryCall},
-      {"ABORTED", ErrorClass::kRetryCall, ErrorClass::kReconnect},
-      {"INTERNAL", ErrorClass::kFatal, ErrorClass::kReconnect},
-      {"UNKNOWN", ErrorClass::kFatal, ErrorClass::kReconnect},
-      {"DATA_LOSS", ErrorClass::kFatal, ErrorClass::kReconnect},
-      {"INVALID_ARGUMENT", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"NOT_FOUND", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"PERMISSION_DENIED", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"UNAUTHENTICATED", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"UNIMPLEMENTED", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"FAILED_PRECONDITION", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"OUT_OF_RANGE", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"ALREADY_EXISTS", ErrorClass::kFatal, ErrorClass::kFatal},
-      {"CANCELLED", ErrorClass::kFatal, ErrorClass::kFatal},
+      {"UNAVAILABLE", R, R, R},
+      {"DEADLINE_EXCEEDED", R, R, R},
+      // A request over the server's limits (a 16 KB token) fails the same way every time.
+      {"RESOURCE_EXHAUSTED", F, R, R},
+      {"ABORTED", R, R, C},
+      // ampd's "failed to infer SQL output schema" is INTERNAL at GetFlightInfo.
+      {"INTERNAL", F, F, C},
+      {"UNKNOWN", F, F, C},
+      {"DATA_LOSS", F, F, C},
+      {"INVALID_ARGUMENT", F, F, F},
+      {"NOT_FOUND", F, F, F},
+      {"PERMISSION_DENIED", F, F, F},
+      {"UNAUTHENTICATED", F, F, F},
+      {"UNIMPLEMENTED", F, F, F},
+      {"FAILED_PRECONDITION", F, F, F},
+      {"OUT_OF_RANGE", F, F, F},
+      {"ALREADY_EXISTS", F, F, F},
+      {"CANCELLED", F, F, F},
   };
   for (const auto& row : rows) {
-    EXPECT_EQ(ClassifyGrpcCode(row.code, false), row.before) << row.code;
-    EXPECT_EQ(ClassifyGrpcCode(row.code, true), row.mid_stream) << row.code;
+    EXPECT_EQ(ClassifyGrpcCode(row.code, false, "GetFlightInfo"), row.info) << row.code;
+    EXPECT_EQ(ClassifyGrpcCode(row.code, false, "DoGet"), row.before) << row.code;
+    EXPECT_EQ(ClassifyGrpcCode(row.code, true, "DoGet stream"), row.mid_stream) << row.code;
   }
+
 }
 
 CallContext Call(const std::string& rpc, bool mid_stream = false, bool tls = false) {
@@ -153,6 +159,15 @@ CallContext Call(const std::string& rpc, bool mid_stream = false, bool tls = fal
   c.mid_stream = mid_stream;
   c.max_receive_message_bytes = 1234;
   return c;
+}
+
+TEST(FlightCallError, ResourceExhaustedAtGetFlightInfoIsNotRetried) {
+  Status st = FlightCallError(FromGrpc("RESOURCE_EXHAUSTED", "header list size exceeds limit"),
+                              Call("GetFlightInfo"));
+  EXPECT_EQ(ErrorInfo::FromStatus(st)->error_class(), ErrorClass::kFatal);
+  EXPECT_THAT(st.message(), HasSubstr("header list size exceeds limit"));
+  Status later = FlightCallError(FromGrpc("RESOURCE_EXHAUSTED", "memory limit"), Call("DoGet stream", true));
+  EXPECT_EQ(ErrorInfo::FromStatus(later)->error_class(), ErrorClass::kRetryCall);
 }
 
 TEST(FlightCallError, MessageFormatAndErrorInfo) {
@@ -176,7 +191,7 @@ TEST(FlightCallError, EveryCodeGetsItsClass) {
       const ErrorInfo* info = ErrorInfo::FromStatus(st);
       ASSERT_NE(info, nullptr) << code;
       EXPECT_EQ(info->code(), code);
-      EXPECT_EQ(info->error_class(), ClassifyGrpcCode(code, mid)) << code;
+      EXPECT_EQ(info->error_class(), ClassifyGrpcCode(code, mid, mid ? "DoGet stream" : "DoGet")) << code;
       EXPECT_THAT(st.message(), HasSubstr("(" + code + "): m"));
     }
   }

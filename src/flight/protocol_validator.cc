@@ -27,7 +27,9 @@ std::string Join(const std::set<std::string>& names) {
 
 }  // namespace
 
-ProtocolValidator::ProtocolValidator(const std::optional<Cursor>& resume) {
+ProtocolValidator::ProtocolValidator(const std::optional<Cursor>& resume,
+                                     const std::optional<std::set<std::string>>& networks) {
+  if (networks) networks_ = *networks;
   if (!resume) return;
   for (const auto& [network, cursor] : resume->networks) {
     BlockRange seed;
@@ -44,7 +46,11 @@ Result<std::optional<BlockRange>> ProtocolValidator::Next(const BatchMetadata& m
                                                           int64_t num_rows) {
   const auto& ranges = metadata.ranges;
   if (ranges.empty()) {
-    if (networks_.empty() && num_rows == 0) return std::optional<BlockRange>();
+    // A keep-alive may name no range, and ampd's "no synced data" completion comes before
+    // any range on its connection.
+    if (num_rows == 0 && (!metadata.ranges_complete || !seen_range_)) {
+      return std::optional<BlockRange>();
+    }
     return ProtocolError("a streaming batch with " + std::to_string(num_rows) +
                          " rows carries no block ranges" +
                          (networks_.empty() ? std::string()
@@ -110,6 +116,7 @@ Result<std::optional<BlockRange>> ProtocolValidator::Next(const BatchMetadata& m
   if (invalidations.size() > 1) {
     return ProtocolError("reorgs on several networks in one batch are not supported");
   }
+  seen_range_ = true;
 
   for (const auto& r : ranges) {
     auto it = previous_.find(r.network);

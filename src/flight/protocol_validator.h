@@ -23,11 +23,15 @@
 //   - ampd answers a stream over tables with no synced data with a 0-row batch whose
 //     ranges are empty (and ends the stream), so 0-row batches with no ranges are accepted
 //     until the first range has been seen. Any other batch without ranges is an error.
-//   - Networks named only in the resume cursor are not part of the stable set: the server
-//     reduces the cursor to the query's network.
+//   - Networks named only in the resume cursor are not part of the stable set (the server
+//     reduces the cursor to the query's network), unless the caller names the stream's
+//     networks: a stream resumed from its own checkpoint passes them, so a batch that adds
+//     or switches a network is refused after a reconnect exactly as within one connection.
+//   - A 0-row batch with no ranges that does not complete anything is a keep-alive
+//     (amp-protocol.md §2.3) and is accepted at any point.
 //   - A reorg on two networks in one batch cannot be expressed by StreamBatch::invalidates
 //     and is an error (Amp streams are single-network).
-// Every violation is Status::Invalid with ErrorInfo{kReconnect, "flight", "PROTOCOL_ERROR"}.
+// Every violation is Status::Invalid with ErrorInfo{kFatal, "flight", "PROTOCOL_ERROR"}.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +48,10 @@ namespace amp::flight {
 class ProtocolValidator {
  public:
   /// `resume`: the cursor sent in amp-resume, whose blocks seed the previous ranges.
-  explicit ProtocolValidator(const std::optional<Cursor>& resume = std::nullopt);
+  /// `networks`: the stream's set of networks when known (a resumed stream's checkpoint);
+  /// unset: fixed by the first batch with ranges.
+  explicit ProtocolValidator(const std::optional<Cursor>& resume = std::nullopt,
+                             const std::optional<std::set<std::string>>& networks = std::nullopt);
 
   /// Checks the metadata of the next batch (`num_rows` rows) and advances the state.
   /// Returns the range to invalidate when the batch starts a reorg, else nullopt.
@@ -60,7 +67,8 @@ class ProtocolValidator {
 
  private:
   std::map<std::string, Previous> previous_;
-  std::set<std::string> networks_;  ///< Empty until the first batch with ranges.
+  std::set<std::string> networks_;  ///< Empty until the first batch with ranges (or seeded).
+  bool seen_range_ = false;         ///< A batch with ranges was accepted.
 };
 
 }  // namespace amp::flight

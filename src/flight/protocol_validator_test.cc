@@ -30,7 +30,8 @@ std::optional<BlockRange> Microbatch(ProtocolValidator& v, const BlockRange& r) 
 void ExpectViolation(const Result<std::optional<BlockRange>>& result, const std::string& text) {
   ASSERT_FALSE(result.ok()) << "expected a protocol error containing: " << text;
   EXPECT_TRUE(result.status().IsInvalid());
-  EXPECT_EQ(ClassOf(result.status()), ErrorClass::kReconnect);
+  // A reconnect would be answered with the same data: a violation is not retried.
+  EXPECT_EQ(ClassOf(result.status()), ErrorClass::kFatal);
   EXPECT_THAT(result.status().message(), HasSubstr(text));
 }
 
@@ -117,9 +118,32 @@ TEST(ProtocolValidator, EmptyRanges) {
   // Rows without ranges are never acceptable.
   ExpectViolation(v.Next(Md({}, false), 4), "carries no block ranges");
 
+  // Once ranges flow, a 0-row keep-alive without ranges is still a no-op (protocol §2.3);
+  // rows or a completion without ranges are not.
   ProtocolValidator w;
   Microbatch(w, TestRange("a", 0, 1));
-  ExpectViolation(w.Next(Md({}, false), 0), "the stream's networks are {a}");
+  EXPECT_FALSE(w.Next(Md({}, false), 0)->has_value());
+  EXPECT_FALSE(Microbatch(w, TestRange("a", 2, 3)).has_value());
+  ExpectViolation(w.Next(Md({}, true), 0), "the stream's networks are {a}");
+  ExpectViolation(w.Next(Md({}, false), 2), "the stream's networks are {a}");
+}
+
+TEST(ProtocolValidator, SeededNetworksHoldAcrossReconnects) {
+  // A connection resumed from a checkpoint knows the stream's networks: switching to
+  // another one, or adding one, is refused as on the first connection.
+  Cursor cursor;
+  cursor.networks["a"] = NetworkCursor{9, TestBlockHash("a", 9)};
+  const std::set<std::string> networks{"a"};
+  ProtocolValidator switched(cursor, networks);
+  ExpectViolation(switched.Next(Md({TestRange("b", 10, 19)}, false), 3), "changed from {a} to {b}");
+  ProtocolValidator added(cursor, networks);
+  ExpectViolation(added.Next(Md({TestRange("a", 10, 19), TestRange("b", 0, 9)}, false), 3),
+                  "changed from {a} to {a, b}");
+  ProtocolValidator same(cursor, networks);
+  EXPECT_FALSE(Microbatch(same, TestRange("a", 10, 19)).has_value());
+  // ampd's "nothing synced" answer is still accepted on a resumed connection.
+  ProtocolValidator unsynced(cursor, networks);
+  EXPECT_FALSE(unsynced.Next(Md({}, true), 0)->has_value());
 }
 
 TEST(ProtocolValidator, SameRangeIsANoOp) {

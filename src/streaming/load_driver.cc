@@ -12,6 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "amp/stream.h"
 #include "flight/stream_detection.h"
 #include "streaming/backoff.h"
@@ -218,6 +220,7 @@ class Driver {
     AMP_RETURN_NOT_OK(Retry([&] {
       QueryOptions query_options;
       query_options.stream = streaming_;
+      query_options.stop = stop_;  // a stop ends a GetFlightInfo the server does not answer
       auto info = job_.client->GetInfo(job_.query, query_options);
       if (info.ok()) schema = info->schema;
       return info.status();
@@ -270,6 +273,8 @@ class Driver {
     stream_options.rewind_on_start = !caps.atomic_commit;
     stream_options.retention_blocks = options_.retention_blocks;
     stream_options.retry = options_.retry;
+    stream_options.wait_for_data = options_.wait_for_data;
+    stream_options.on_wait = options_.on_wait;
     engine_ = std::make_unique<TransactionalStream>(*job_.client, job_.query, stream_options);
     return Status::OK();
   }
@@ -292,11 +297,15 @@ class Driver {
       Status st = step();
       if (st.ok() || ClassOf(st) == ErrorClass::kFatal) return st;
       if (backoff.Exhausted(++failures)) return st;
+      const auto delay = backoff.Delay(failures);
+      spdlog::warn("[load] {}; retrying in {:.1f} s (attempt {} of {})", st.message(),
+                   static_cast<double>(delay.count()) / 1000.0, failures + 1,
+                   options_.retry.max_attempts);
       // Sleeps the backoff, or less when a stop is requested.
       std::mutex mu;
       std::condition_variable_any cv;
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait_for(lock, stop_, backoff.Delay(failures), [] { return false; });
+      cv.wait_for(lock, stop_, delay, [] { return false; });
       if (stop_.stop_requested()) return StopStatus();
     }
   }

@@ -65,10 +65,12 @@ struct Head {
 // The head of the source table: the synced range a batch query reports (amp-protocol.md
 // §2.4: app_metadata ranges of a batch query are the tables' synced ranges), else the
 // query's MAX. nullopt: the table has no data yet.
-Result<std::optional<Head>> DetectHead(const Client& client, const ParallelConfig& config) {
+Result<std::optional<Head>> DetectHead(const Client& client, const ParallelConfig& config,
+                                       const std::stop_token& stop) {
   AMP_ASSIGN_OR_RETURN(auto sql, parallel::HeadQuery(config.table_name, config.block_column));
   QueryOptions options;
   options.stream = false;
+  options.stop = stop;
   AMP_ASSIGN_OR_RETURN(auto stream, client.Execute(sql, options));
   std::vector<BlockRange> ranges;
   std::optional<BlockNumber> max_value;
@@ -99,10 +101,11 @@ Result<std::optional<Head>> DetectHead(const Client& client, const ParallelConfi
 
 // The hash of block `number`, read from the blocks table (hybrid hand-off cursor).
 Result<BlockHash> BlockHashAt(const Client& client, const std::string& blocks_table,
-                              BlockNumber number) {
+                              BlockNumber number, const std::stop_token& stop) {
   AMP_ASSIGN_OR_RETURN(auto sql, parallel::BlockHashQuery(blocks_table, number));
   QueryOptions options;
   options.stream = false;
+  options.stop = stop;
   auto fail = [&](const std::string& why) {
     return ParallelError(
         Status::Invalid("hybrid hand-off needs the hash of block ", number, " from '",
@@ -113,13 +116,17 @@ Result<BlockHash> BlockHashAt(const Client& client, const std::string& blocks_ta
   };
   auto stream = client.Execute(sql, options);
   if (!stream.ok()) {
-    if (ClassOf(stream.status()) != ErrorClass::kFatal) return stream.status();
+    if (ClassOf(stream.status()) != ErrorClass::kFatal || stream.status().IsCancelled()) {
+      return stream.status();
+    }
     return fail(stream.status().message());
   }
   while (true) {
     auto next = (*stream)->Next();
     if (!next.ok()) {
-      if (ClassOf(next.status()) != ErrorClass::kFatal) return next.status();
+      if (ClassOf(next.status()) != ErrorClass::kFatal || next.status().IsCancelled()) {
+        return next.status();
+      }
       return fail(next.status().message());
     }
     if (!*next) break;
@@ -203,6 +210,7 @@ Result<PreparedPlan> Prepare(const LoadJob& job, LoaderSession& session, bool wr
   // The schema the workers will receive, before any data: the table must exist first.
   QueryOptions info_options;
   info_options.stream = false;
+  info_options.stop = stop;  // a stop ends a GetFlightInfo the server does not answer
   AMP_ASSIGN_OR_RETURN(
       auto info, job.client->GetInfo(parallel::PartitionQuery(prepared.split, config.block_column,
                                                                plan.min_block, plan.min_block + 1),
@@ -221,7 +229,7 @@ Result<PreparedPlan> Prepare(const LoadJob& job, LoaderSession& session, bool wr
     // Blocks the server has not synced yet would be recorded as loaded without rows.
     const BlockNumber end = *config.max_block;
     if (stop.stop_requested()) return Status::Cancelled("[parallel] stopped");
-    AMP_ASSIGN_OR_RETURN(auto head, DetectHead(*job.client, config));
+    AMP_ASSIGN_OR_RETURN(auto head, DetectHead(*job.client, config, stop));
     if (!head || head->number < end - 1) {
       return ParallelError(
           Status::Invalid("max_block ", end, " is beyond the head of '", config.table_name,
@@ -277,7 +285,7 @@ Result<PreparedPlan> Prepare(const LoadJob& job, LoaderSession& session, bool wr
     prepared.handoff = handoff;
   } else {
     if (stop.stop_requested()) return Status::Cancelled("[parallel] stopped");
-    AMP_ASSIGN_OR_RETURN(auto head, DetectHead(*job.client, config));
+    AMP_ASSIGN_OR_RETURN(auto head, DetectHead(*job.client, config, stop));
     StreamCheckpoint record;
     record.stream_id = parallel::PlanStreamId(plan.job_id);
     if (head) {
@@ -302,7 +310,7 @@ Result<PreparedPlan> Prepare(const LoadJob& job, LoaderSession& session, bool wr
                                config.blocks_table.empty()
                                    ? parallel::DefaultBlocksTable(config.table_name)
                                    : Result<std::string>(config.blocks_table));
-          AMP_ASSIGN_OR_RETURN(hash, BlockHashAt(*job.client, blocks_table, *x));
+          AMP_ASSIGN_OR_RETURN(hash, BlockHashAt(*job.client, blocks_table, *x, stop));
         }
         plan.handoff = NetworkCursor{*x, hash};
         record.cursor.networks[head->network] = *plan.handoff;
@@ -605,6 +613,7 @@ class ParallelRun {
         parallel::PartitionQuery(prepared_.split, config_.block_column, state.next, p.end);
     QueryOptions options;
     options.stream = false;
+    options.stop = stop_;  // reaches a DoGet that has sent nothing yet
     AMP_ASSIGN_OR_RETURN(std::shared_ptr<BatchStream> stream, job_.client->Execute(query, options));
     SetStream(worker, stream);
     struct Unregister {
@@ -787,6 +796,16 @@ class ParallelRun {
     live.loader = job_.loader;
     live.destination_prepared = true;
     live.result_metadata["parallel_phase"] = "live";
+    // What the live stream waits for (data, a lagging server) shows in the progress line.
+    auto user_on_wait = job_.options.on_wait;
+    live.options.on_wait = [this, user_on_wait](const std::string& waiting) {
+      {
+        std::lock_guard<std::mutex> lock(waiting_mu_);
+        waiting_ = waiting;
+      }
+      Report("live");
+      if (user_on_wait) user_on_wait(waiting);
+    };
     if (plan.live_checkpoint_exists) {
       spdlog::info("Resuming the live stream from its checkpoint");
     }
@@ -871,6 +890,10 @@ class ParallelRun {
     p.partitions_failed = progress_.partitions_failed.load();
     p.partitions_total = static_cast<int>(prepared_.plan.partitions.size());
     if (progress_.live_known) p.live_block = progress_.live_block.load();
+    {
+      std::lock_guard<std::mutex> lock(waiting_mu_);
+      p.waiting = waiting_;
+    }
     // Rate over a window of recent samples (about 5 s).
     const auto now = Clock::now();
     samples_.emplace_back(now, p.rows, p.blocks_done);
@@ -908,6 +931,8 @@ class ParallelRun {
   std::vector<std::shared_ptr<BatchStream>> streams_;
   std::mutex push_mu_;
   std::mutex report_mu_;
+  std::mutex waiting_mu_;
+  std::string waiting_;  ///< The live stream's wait ("" when none), for the progress line.
   std::deque<std::tuple<Clock::time_point, int64_t, uint64_t>> samples_;
 };
 

@@ -12,10 +12,16 @@
 
 #include <arrow/record_batch.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
+#include <set>
+#include <stop_token>
+#include <thread>
 
 #include "streaming/backoff.h"
 
@@ -41,6 +47,87 @@ Status StreamError(Status status, ErrorClass cls, const char* code) {
   return WithErrorInfo(status, cls, "stream", code);
 }
 
+std::string Secs(std::chrono::milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+// Reports a connection that stays silent: armed when a connection opens, disarmed by its
+// first message. ampd sends nothing while it waits for blocks, so without this a stream
+// resumed on a replica behind the cursor would wait with no word. Its thread starts at the
+// first Arm().
+class QuietNotice {
+ public:
+  explicit QuietNotice(std::function<void(const std::string&)> on_wait)
+      : on_wait_(std::move(on_wait)) {}
+  ~QuietNotice() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // `message` is logged, `status` (short) goes to on_wait.
+  void Arm(std::chrono::milliseconds after, std::string message, std::string status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+    deadline_ = std::chrono::steady_clock::now() + after;
+    message_ = std::move(message);
+    status_ = std::move(status);
+    armed_ = true;
+    cv_.notify_all();
+  }
+
+  // Something arrived (or the connection ended): the wait, if reported, is over.
+  void Disarm() {
+    bool fired = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      armed_ = false;
+      fired = fired_;
+      fired_ = false;
+    }
+    if (fired && on_wait_) on_wait_("");
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      if (!armed_) {
+        cv_.wait(lock);
+        continue;
+      }
+      if (std::chrono::steady_clock::now() < deadline_) {
+        cv_.wait_until(lock, deadline_);
+        continue;
+      }
+      armed_ = false;
+      fired_ = true;
+      const std::string message = message_;
+      const std::string status = status_;
+      lock.unlock();
+      spdlog::info("{}", message);
+      if (on_wait_) on_wait_(status);
+      lock.lock();
+    }
+  }
+
+  const std::function<void(const std::string&)> on_wait_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::string message_;
+  std::string status_;
+  bool armed_ = false;
+  bool fired_ = false;
+  bool stopping_ = false;
+};
+
 }  // namespace
 
 class TransactionalStream::Impl {
@@ -50,7 +137,13 @@ class TransactionalStream::Impl {
         query_(std::move(query)),
         options_(std::move(options)),
         backoff_(options_.retry),
-        committed_(options_.checkpoint) {
+        data_backoff_(RetryOptions{.max_attempts = 0,
+                                   .initial_backoff = options_.retry.initial_backoff,
+                                   .max_backoff = options_.retry.max_backoff,
+                                   .multiplier = options_.retry.multiplier,
+                                   .jitter = options_.retry.jitter}),
+        committed_(options_.checkpoint),
+        notice_(options_.on_wait) {
     if (committed_) {
       committed_->stream_id = options_.stream_id;
       next_id_ = committed_->transaction_id + 1;
@@ -94,6 +187,10 @@ class TransactionalStream::Impl {
         continue;
       }
       auto item = stream_->Next();
+      if (quiet_armed_) {
+        quiet_armed_ = false;
+        notice_.Disarm();
+      }
       if (!item.ok()) {
         AMP_RETURN_NOT_OK(Fail(item.status()));
         continue;
@@ -104,6 +201,11 @@ class TransactionalStream::Impl {
           DropStream();
           continue;
         }
+        if (options_.streaming && unsynced_answer_) {
+          // ampd's answer on a table with nothing synced yet: not a failure, wait for data.
+          AMP_RETURN_NOT_OK(WaitForData());
+          continue;
+        }
         // Amp streams never end by themselves (only a stream over unsynced tables does,
         // right after its empty completion); a batch query must complete first.
         AMP_RETURN_NOT_OK(Fail(StreamError(
@@ -111,6 +213,12 @@ class TransactionalStream::Impl {
                             options_.streaming ? "stream" : "batch query before its completion"),
             ErrorClass::kReconnect, "STREAM_ENDED")));
         continue;
+      }
+      if (waiting_for_data_ && !(*item)->metadata.ranges.empty()) {
+        waiting_for_data_ = false;
+        data_waits_ = 0;
+        spdlog::info("[stream] data arrived after waiting for it");
+        if (options_.on_wait) options_.on_wait("");
       }
       Status processed = Process(std::move(**item));
       if (!processed.ok()) {
@@ -136,7 +244,11 @@ class TransactionalStream::Impl {
       ++failures_;
       ++stats_.failures;
       last_error_ = reason.ok() ? Status::IOError("[stream] restart requested") : reason;
-      if (backoff_.Exhausted(failures_)) fatal_ = GiveUp();
+      if (backoff_.Exhausted(failures_)) {
+        fatal_ = GiveUp();
+      } else {
+        PlanRetry(last_error_);
+      }
     }
     DropStream();
     pending_.clear();
@@ -159,6 +271,7 @@ class TransactionalStream::Impl {
 
   void Cancel() {
     cancelled_.store(true);
+    stop_.request_stop();  // reaches a GetFlightInfo or a DoGet that has sent nothing yet
     std::lock_guard<std::mutex> lock(mu_);
     if (stream_) stream_->Cancel();
     cv_.notify_all();
@@ -197,7 +310,51 @@ class TransactionalStream::Impl {
         fatal_ = GiveUp();
         return fatal_;
       }
+      PlanRetry(status);
     }
+    need_connect_ = true;
+    return Status::OK();
+  }
+
+  // The delay before the next attempt after failures_ failures, logged with the reason.
+  // Called with commit_mu_ held.
+  void PlanRetry(const Status& reason) {
+    next_delay_ = backoff_.Delay(failures_);
+    const int max = options_.retry.max_attempts;
+    spdlog::warn("[stream] {}; reconnecting in {} (attempt {}{})", reason.message(),
+                 Secs(next_delay_), failures_ + 1,
+                 max > 0 ? " of " + std::to_string(max) : std::string());
+  }
+
+  // The stream ended after ampd's "nothing synced" answer: poll again with backoff, for
+  // as long as wait_for_data allows.
+  Status WaitForData() {
+    DropStream();
+    const auto now = std::chrono::steady_clock::now();
+    if (!waiting_for_data_) {
+      waiting_for_data_ = true;
+      data_wait_started_ = now;
+    }
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - data_wait_started_);
+    auto delay = data_backoff_.Delay(++data_waits_);
+    if (options_.wait_for_data) {
+      if (waited >= *options_.wait_for_data) {
+        fatal_ = StreamError(
+            Status::IOError("[stream] the server still has no synced data for this query after ",
+                            Secs(waited), " (the wait for data is limited by "
+                            "StreamOptions::wait_for_data, ampsync --wait-for-data)"),
+            ErrorClass::kRetryCall, "NO_DATA");
+        return fatal_;
+      }
+      delay = std::min(delay, *options_.wait_for_data - waited);
+    }
+    ++stats_.data_polls;
+    spdlog::info("[stream] waiting for data: the server has nothing synced for this query yet; "
+                 "polling again in {} (waited {})",
+                 Secs(delay), Secs(waited));
+    if (options_.on_wait) options_.on_wait("waiting for data (nothing synced yet)");
+    poll_delay_ = delay;
     need_connect_ = true;
     return Status::OK();
   }
@@ -208,23 +365,35 @@ class TransactionalStream::Impl {
       std::lock_guard<std::mutex> lock(commit_mu_);
       failures = failures_;
     }
-    if (failures > 0 && !immediate_reconnect_) {
-      const auto delay = backoff_.Delay(failures);
-      if (!streaming::InterruptibleSleep(mu_, cv_, delay, [this] { return cancelled_.load(); })) {
-        return Cancelled();
-      }
+    std::chrono::milliseconds delay{0};
+    const bool poll = poll_delay_.has_value();
+    if (poll) {
+      delay = *poll_delay_;
+    } else if (failures > 0 && !immediate_reconnect_) {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      delay = next_delay_;
+    }
+    poll_delay_.reset();
+    if (delay.count() > 0 &&
+        !streaming::InterruptibleSleep(mu_, cv_, delay, [this] { return cancelled_.load(); })) {
+      return Cancelled();
     }
     immediate_reconnect_ = false;
     // Whatever was emitted after the last commit is void; the consumer learns it from the
     // rewind, which it receives before anything of the new connection.
     QueryOptions query_options;
     query_options.stream = options_.streaming;
+    query_options.stop = stop_.get_token();
     {
       std::lock_guard<std::mutex> lock(commit_mu_);
       ResetToCommitted();
       if (dirty_) EmitRewind();
       if (options_.streaming && committed_ && !committed_->cursor.empty()) {
         query_options.resume = committed_->cursor;
+        // The validator starts from the checkpoint's state, networks included.
+        std::set<std::string> networks;
+        for (const auto& [network, c] : committed_->cursor.networks) networks.insert(network);
+        query_options.networks = std::move(networks);
       }
     }
     // Bounded for streams that run for days: the first attempt and the latest ones.
@@ -232,8 +401,40 @@ class TransactionalStream::Impl {
       stats_.requested_cursors.erase(stats_.requested_cursors.begin() + 1);
     }
     stats_.requested_cursors.push_back(query_options.resume.value_or(Cursor{}));
+    // Arrow's DoGet returns only once the server sent the schema, which ampd sends with
+    // its first microbatch: the notice covers that wait too.
+    if (options_.streaming) {
+      std::string message;
+      std::string status;
+      if (query_options.resume) {
+        const auto& [network, c] = *query_options.resume->networks.begin();
+        message = "[stream] waiting for the server to reach block " + std::to_string(c.number + 1) +
+                  " of " + network + ": nothing arrived for " + Secs(options_.quiet_notice) +
+                  " since resuming after block " + std::to_string(c.number) +
+                  " (a server behind the checkpoint, or a chain without new blocks, sends "
+                  "nothing until then)";
+        status = "waiting for the server to reach block " + std::to_string(c.number + 1);
+      } else {
+        message = "[stream] waiting for the server's first microbatch: nothing arrived for " +
+                  Secs(options_.quiet_notice);
+        status = "waiting for the server's first microbatch";
+      }
+      notice_.Arm(options_.quiet_notice, std::move(message), std::move(status));
+      quiet_armed_ = true;
+    }
     auto stream = client_.sql(query_).stream(query_options);
-    if (!stream.ok()) return Fail(stream.status());
+    if (!stream.ok()) {
+      if (quiet_armed_) {
+        quiet_armed_ = false;
+        notice_.Disarm();
+      }
+      return Fail(stream.status());
+    }
+    if (!poll && (stats_.connections > 0 || failures > 0)) {
+      spdlog::info("[stream] reconnected{}",
+                   query_options.resume ? " (resuming after " + query_options.resume->ToJson() + ")"
+                                        : std::string());
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       stream_ = std::move(*stream);
@@ -243,6 +444,7 @@ class TransactionalStream::Impl {
     ++stats_.connections;
     need_connect_ = false;
     batch_complete_ = false;
+    unsynced_answer_ = false;
     return Status::OK();
   }
 
@@ -336,7 +538,9 @@ class TransactionalStream::Impl {
       current_ = meta.ranges;
       EmitData(std::move(item.batch), meta.ranges);
     }
-    // A completion without ranges is ampd's "no synced data" answer: nothing to mark.
+    // A completion without ranges is ampd's "no synced data" answer: nothing to mark; the
+    // stream ends next, and the engine waits for data.
+    if (meta.ranges_complete && meta.ranges.empty() && rows == 0) unsynced_answer_ = true;
     if (meta.ranges_complete && !meta.ranges.empty()) Complete(meta.ranges);
     return Status::OK();
   }
@@ -404,8 +608,9 @@ class TransactionalStream::Impl {
                             " reaches beyond the retained microbatches (",
                             oldest == recent_.end() ? std::string("none retained")
                                                     : "oldest " + oldest->ToString(),
-                            "); rows without a block column cannot be undone exactly: raise "
-                            "retention_blocks or select a block number column"),
+                            "); rows without a block column cannot be undone exactly: keep more "
+                            "microbatches (LoadOptions::retention_blocks, ampsync load "
+                            "--retention-blocks) or load a block number column (--block-column)"),
             ErrorClass::kFatal, "REORG_TOO_DEEP");
       }
       EmitUndo(UndoCause::kReorg, network, BlockInterval{start, invalidates.end});
@@ -456,6 +661,7 @@ class TransactionalStream::Impl {
   const std::string query_;
   const StreamOptions options_;
   streaming::Backoff backoff_;
+  streaming::Backoff data_backoff_;  ///< Polls for data (never exhausted).
 
   // Commit() may run on another thread than Next() (a consumer that prefetches events on
   // a reader thread): it and the Next() thread access these four under commit_mu_.
@@ -464,8 +670,15 @@ class TransactionalStream::Impl {
   std::optional<TransactionId> last_returned_;
   bool dirty_ = false;  ///< Data/reorg/watermark events returned since the last commit.
   int failures_ = 0;
+  std::chrono::milliseconds next_delay_{0};  ///< Before the next attempt after a failure.
 
   // Owned by the thread calling Next().
+  std::optional<std::chrono::milliseconds> poll_delay_;  ///< Before the next poll for data.
+  bool unsynced_answer_ = false;   ///< This connection got ampd's "nothing synced" answer.
+  bool waiting_for_data_ = false;
+  int data_waits_ = 0;
+  std::chrono::steady_clock::time_point data_wait_started_;
+  bool quiet_armed_ = false;
   StreamStats stats_;
   TransactionId next_id_ = 0;
   std::deque<StreamEvent> pending_;
@@ -483,6 +696,8 @@ class TransactionalStream::Impl {
 
   // Shared with Cancel().
   std::atomic<bool> cancelled_{false};
+  std::stop_source stop_;  ///< Given to every call: Cancel() reaches a call in progress.
+  QuietNotice notice_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::unique_ptr<BatchStream> stream_;  ///< Replaced under mu_; read without it by Next().

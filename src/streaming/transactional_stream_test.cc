@@ -345,6 +345,8 @@ TEST_F(EngineTest, ReorgDeeperThanRetentionWithoutBlockColumnIsFatal) {
   ASSERT_FALSE(next.ok());
   EXPECT_EQ(ClassOf(next.status()), ErrorClass::kFatal);
   EXPECT_THAT(next.status().message(), HasSubstr("retention_blocks"));
+  // The fix it names exists on the command line (ampsync load --retention-blocks).
+  EXPECT_THAT(next.status().message(), HasSubstr("--retention-blocks"));
   EXPECT_FALSE(stream.Next().ok());  // sticky: nothing after a reorg it could not undo
 }
 
@@ -498,6 +500,166 @@ TEST_F(EngineTest, CancelEndsABlockedNext) {
   ASSERT_FALSE(next.ok());
   EXPECT_TRUE(next.status().IsCancelled());
   EXPECT_TRUE(stream.cancelled());
+}
+
+// Waits until the server has received a `method` call (at most 5 s).
+void AwaitCall(const testing::ScriptedFlightServer& server, const std::string& method) {
+  for (int i = 0; i < 500; ++i) {
+    for (const auto& call : server.calls()) {
+      if (call.method == method) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+TEST_F(EngineTest, CancelReachesAConnectionThatHasSentNothing) {
+  // ampd resumed at an idle head sends not even the schema: Arrow's DoGet waits for it.
+  ScriptedResponse silent = Stream({});
+  silent.silent = true;
+  Script({silent});
+  TransactionalStream stream(*client_, kQuery, Options());
+  std::thread canceller([&] {
+    AwaitCall(*server_, "DoGet");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stream.Cancel();
+  });
+  auto next = stream.Next();
+  canceller.join();
+  ASSERT_FALSE(next.ok());
+  EXPECT_TRUE(next.status().IsCancelled()) << next.status();
+  for (int i = 0; i < 500 && server_->cancelled_streams() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->cancelled_streams(), 1);
+}
+
+TEST_F(EngineTest, CancelReachesAnUnansweredGetFlightInfo) {
+  ScriptedResponse held = Stream({});
+  held.hold_info = true;
+  Script({held});
+  TransactionalStream stream(*client_, kQuery, Options());
+  std::thread canceller([&] {
+    AwaitCall(*server_, "GetFlightInfo");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stream.Cancel();
+  });
+  auto next = stream.Next();
+  canceller.join();
+  ASSERT_FALSE(next.ok());
+  EXPECT_TRUE(next.status().IsCancelled()) << next.status();
+}
+
+// ampd's answer on a table with nothing synced: one 0-row completion without ranges, then
+// the stream ends.
+ScriptedResponse Unsynced() {
+  ScriptedResponse r = Stream({ScriptedMessage::Make(BlockNumBatch({}), BatchMetadata{{}, true})});
+  r.hold_open = false;
+  return r;
+}
+
+TEST_F(EngineTest, NothingSyncedIsWaitedForNeverAFailure) {
+  // More unsynced answers than max_attempts (5): the engine waits, then loads the rows.
+  Script({Unsynced(), Unsynced(), Unsynced(), Unsynced(), Unsynced(), Unsynced(), Unsynced(),
+          Stream({Data(R(0, 10)), Done(R(0, 10))})});
+  StreamOptions options = Options();
+  std::mutex mu;
+  std::vector<std::string> waits;
+  options.on_wait = [&](const std::string& w) {
+    std::lock_guard<std::mutex> lock(mu);
+    waits.push_back(w);
+  };
+  TransactionalStream stream(*client_, kQuery, options);
+  EXPECT_THAT(Describe(Read(stream, 2)), ElementsAre("D0 0..10 rows=11", "W1 0..10 @10"));
+  EXPECT_EQ(stream.stats().failures, 0);
+  EXPECT_EQ(stream.stats().data_polls, 7);
+  EXPECT_THAT(ResumeHeaders(), ElementsAre("", "", "", "", "", "", "", ""));
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(waits.size(), 8u);
+  EXPECT_THAT(waits.front(), HasSubstr("waiting for data"));
+  EXPECT_EQ(waits.back(), "");  // the wait is over
+}
+
+TEST_F(EngineTest, WaitForDataIsBoundedWhenAsked) {
+  Script({Unsynced()});
+  StreamOptions options = Options();
+  options.retry.initial_backoff = std::chrono::milliseconds(10);
+  options.retry.max_backoff = std::chrono::milliseconds(20);
+  options.wait_for_data = std::chrono::milliseconds(100);
+  TransactionalStream stream(*client_, kQuery, options);
+  auto next = stream.Next();
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(ClassOf(next.status()), ErrorClass::kRetryCall);
+  EXPECT_EQ(ErrorInfo::FromStatus(next.status())->code(), "NO_DATA");
+  EXPECT_THAT(next.status().message(), HasSubstr("--wait-for-data"));
+  EXPECT_EQ(stream.stats().failures, 0);
+}
+
+TEST_F(EngineTest, ProtocolViolationsAreNotRetried) {
+  Script({Stream({Data(R(0, 10)), Done(R(0, 10)), Data(R(12, 20))})});  // a gap
+  TransactionalStream stream(*client_, kQuery, Options());
+  Read(stream, 2);
+  auto next = stream.Next();
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(ErrorInfo::FromStatus(next.status())->code(), "PROTOCOL_ERROR");
+  EXPECT_THAT(next.status().message(), HasSubstr("gap"));
+  EXPECT_EQ(ResumeHeaders().size(), 1u);
+  EXPECT_EQ(stream.stats().failures, 0);
+}
+
+TEST_F(EngineTest, ValidationStartsFromTheCheckpointOnEveryConnection) {
+  // The first connection fixes the network; after a drop, a batch on another network (or
+  // with a second one) is refused exactly as it would be within one connection.
+  BlockRange other = TestRange("othernet", 11, 20);
+  other.prev_hash = TestBlockHash(kNet, 10);
+  Script({Stream({Data(R(0, 10)), Done(R(0, 10))}, Unavailable()),
+          Stream({ScriptedMessage::Make(BlockNumBatch(Blocks(11, 20)), BatchMetadata{{other}, false})})});
+  TransactionalStream stream(*client_, kQuery, Options());
+  Read(stream, 2);
+  auto next = stream.Next();
+  ASSERT_FALSE(next.ok());
+  EXPECT_THAT(next.status().message(), HasSubstr("the set of networks changed from {mainnet} to {othernet}"));
+  EXPECT_THAT(ResumeHeaders(), ElementsAre("", CursorJson(10)));
+
+  // Restarted from a checkpoint (a new process): the same.
+  Script({Stream({ScriptedMessage::Make(BlockNumBatch(Blocks(11, 20)),
+                                        BatchMetadata{{R(11, 20), TestRange("othernet", 0, 5)}, false})})});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    connections_ = 0;
+  }
+  StreamOptions options = Options();
+  options.checkpoint = Checkpoint({R(0, 10)}, 1);
+  TransactionalStream restarted(*client_, kQuery, options);
+  auto added = restarted.Next();
+  ASSERT_FALSE(added.ok());
+  EXPECT_THAT(added.status().message(), HasSubstr("changed from {mainnet} to {mainnet, othernet}"));
+}
+
+TEST_F(EngineTest, ASilentResumedConnectionSaysWhatItWaitsFor) {
+  // A replica behind the checkpoint accepts the cursor and sends nothing (as ampd does).
+  ScriptedResponse silent = Stream({});
+  silent.silent = true;
+  Script({silent});
+  StreamOptions options = Options();
+  options.checkpoint = Checkpoint({R(0, 10)}, 1);
+  options.quiet_notice = std::chrono::milliseconds(50);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string waiting;
+  options.on_wait = [&](const std::string& w) {
+    std::lock_guard<std::mutex> lock(mu);
+    waiting = w;
+    cv.notify_all();
+  };
+  TransactionalStream stream(*client_, kQuery, options);
+  std::thread reader([&] { (void)stream.Next(); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(5), [&] { return !waiting.empty(); });
+    EXPECT_EQ(waiting, "waiting for the server to reach block 11");
+  }
+  stream.Cancel();
+  reader.join();
 }
 
 // --- Batch queries. ---

@@ -15,7 +15,15 @@ the exit code documented in docs/cli.md and that the error line names what was w
     without --workers is a usage error naming the flag; `--dry-run` prints the plan with the
     user's query wrapped (not spliced) per partition, exits 0 and writes nothing;
   * `run job.toml`: a job file with an unknown key is a usage error naming file:line:key,
-    and a valid one runs the same load as the flags.
+    and a valid one runs the same load as the flags;
+  * the edges, against the scripted Amp server of tests/interop (check_edges): one SIGINT
+    or SIGTERM ends `query --stream`, `load --stream` and hybrid loads within a second
+    whatever the stream is doing (a DoGet that has sent nothing, GetFlightInfo unanswered,
+    a backoff sleep, a wait for data, a server behind the checkpoint); a table with nothing
+    synced is waited for, never counted as a failure; a batch that switches networks after
+    a reconnect is refused; errors a retry cannot fix fail at once; every retry and
+    reconnect is logged, a keep-alive with no ranges is a no-op; a reorg too deep for the
+    retained ranges names options that exist.
 
 Usage: cli_test.py --ampsync build/release/tools/ampsync/ampsync
 """
@@ -187,13 +195,247 @@ def check_optimize(amp: str, dev: Devnet, env: dict) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+class ScriptedServer:
+    """tests/interop/scripted_amp_server.py, which answers like ampd, scenario by table name."""
+
+    def __init__(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.log_path = tempfile.mktemp(prefix="cli_scripted_", suffix=".jsonl")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(here, "..", "interop", "scripted_amp_server.py"),
+             "--port", "0", "--log", self.log_path],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("LISTENING"), f"scripted server did not start: {line!r}"
+        self.url = f"grpc://127.0.0.1:{int(line.split()[1])}"
+
+    def calls(self, method: str, needle: str) -> int:
+        """How many `method` calls were for a query containing `needle`."""
+        n = 0
+        if not os.path.exists(self.log_path):
+            return 0
+        for line in open(self.log_path):
+            entry = json.loads(line)
+            if entry["method"] != method:
+                continue
+            text = entry.get("query") or bytes.fromhex(entry.get("ticket", "")).decode("latin-1")
+            if needle in text:
+                n += 1
+        return n
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Running:
+    """An ampsync process whose stderr/stdout are collected on threads while it runs."""
+
+    def __init__(self, ampsync: str, *args: str, env=None):
+        import threading
+        self.proc = subprocess.Popen([ampsync, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
+                        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _pump(stream, into):
+        for line in stream:
+            into.append(line)
+
+    def text(self) -> str:
+        return "".join(self.out) + "".join(self.err)
+
+    def wait_for(self, needle: str, timeout: float, where: str = "any") -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            hay = {"out": "".join(self.out), "err": "".join(self.err)}.get(where, self.text())
+            if needle in hay:
+                return
+            if self.proc.poll() is not None:
+                time.sleep(0.2)  # let the pumps drain
+                hay = {"out": "".join(self.out), "err": "".join(self.err)}.get(where, self.text())
+                if needle in hay:
+                    return
+                raise AssertionError(f"exited {self.proc.returncode} before printing {needle!r}: {self.text()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no {needle!r} within {timeout} s: {self.text()}")
+
+    def stop(self, sig=signal.SIGINT, within: float = 1.0, what: str = "") -> float:
+        """Sends one `sig`; asserts exit 130 within `within` seconds; returns the time taken."""
+        assert self.proc.poll() is None, f"{what}: exited early ({self.proc.returncode}): {self.text()}"
+        t0 = time.time()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=max(10.0, within * 5))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"{what}: one {sig.name} did not end ampsync within 10 s: {self.text()}")
+        elapsed = time.time() - t0
+        for t in self.threads:
+            t.join(timeout=5)
+        assert rc == 130, f"{what}: {sig.name} must exit 130, got {rc}: {self.text()}"
+        assert elapsed < within, f"{what}: {sig.name} took {elapsed:.2f} s (limit {within} s): {self.text()}"
+        print(f"cli_test: {what}: {sig.name} -> exit 130 after {elapsed:.2f} s")
+        return elapsed
+
+
+def edge_checks(amp: str, env: dict, srv: ScriptedServer) -> dict:
+    """Issue 10 failures 1, 2, 4, 5, 6, 7 and 8, against a server that answers like ampd;
+    by name, so that one can be run alone (--edge NAME)."""
+    s = ["--server", srv.url]
+
+    def stream_load(table: str, *extra: str) -> list[str]:
+        return ["load", *s, "--stream", "--to", "memory://edges", "--table", "t",
+                "--query", f"SELECT * FROM scripted.{table}", *extra]
+
+    def hybrid_load(table: str, *extra: str) -> list[str]:
+        return ["load", *s, "--to", "memory://edges", "--table", "t", "--workers", "2",
+                "--to-block", "latest", "--source-table", f"scripted.{table}",
+                "--query", f"SELECT * FROM scripted.{table}", *extra]
+
+    def signals():
+        # 2. One signal ends every command within a second, whatever the stream is doing: a
+        # DoGet that has delivered nothing (ampd before its first microbatch, or resumed at
+        # an idle head), GetFlightInfo unanswered; query --stream, load --stream, hybrid.
+        for args, sig, what in (
+                (["query", *s, "--stream", "--format", "csv", "SELECT * FROM scripted.silent"],
+                 signal.SIGINT, "query --stream, DoGet silent"),
+                (stream_load("silent"), signal.SIGTERM, "load --stream, DoGet silent"),
+                (hybrid_load("silent"), signal.SIGINT, "hybrid load, DoGet silent"),
+                (["query", *s, "SELECT * FROM scripted.slowinfo"], signal.SIGTERM,
+                 "query, GetFlightInfo unanswered"),
+                (stream_load("slowinfo"), signal.SIGINT, "load --stream, GetFlightInfo unanswered"),
+                (hybrid_load("slowinfo"), signal.SIGTERM, "hybrid load, GetFlightInfo unanswered")):
+            p = Running(amp, *args, env=env)
+            time.sleep(1.0)
+            p.stop(sig, what=what)
+        # During the backoff sleeps of a server that keeps failing.
+        p = Running(amp, *stream_load("drop", "--max-attempts", "1000"), env=env)
+        p.wait_for("attempt 3 of 1000", 20, where="err")
+        p.stop(signal.SIGINT, what="load --stream, backoff sleep")
+
+    def lagging():
+        # 7 (and 2 after a reconnect). A replica behind our checkpoint accepts the cursor and
+        # sends nothing: ampsync says it waits for the server to reach the next block.
+        p = Running(amp, *stream_load("lagging"), env=env)
+        p.wait_for("[mainnet[10..=19]]", 20, where="out")
+        p.wait_for("waiting for the server to reach block 20", 20, where="err")
+        p.stop(signal.SIGTERM, what="load --stream, resumed on a lagging replica")
+        assert srv.calls("DoGet", "scripted.lagging") == 2, p.text()
+
+    def unsynced():
+        # 1. A table with nothing synced yet: waited for (polling, logged), never a failure,
+        # even with --max-attempts 2; the rows load once the server has them.
+        p = Running(amp, *stream_load("unsynced3", "--max-attempts", "2"), env=env)
+        p.wait_for("Loaded 20 rows to t", 30, where="out")
+        assert "waiting for data" in "".join(p.err), p.text()
+        assert "giving up" not in p.text(), p.text()
+        p.stop(signal.SIGINT, what="load --stream after waiting for data")
+        assert srv.calls("DoGet", "scripted.unsynced3") == 4, p.text()
+        # Forever by default, and a signal ends the wait at once.
+        p = Running(amp, *stream_load("unsynced", "--max-attempts", "1"), env=env)
+        p.wait_for("waiting for data", 10, where="err")
+        time.sleep(1.5)
+        assert p.proc.poll() is None, p.text()
+        p.stop(signal.SIGTERM, what="load --stream, waiting for data")
+        # Hybrid: no head to catch up to, the live stream waits for data too.
+        p = Running(amp, *hybrid_load("unsynced", "--max-attempts", "1"), env=env)
+        p.wait_for("waiting for data", 20, where="err")
+        p.stop(signal.SIGINT, what="hybrid load, waiting for data")
+        # As long as the user asked: --wait-for-data S, then exit 4 (retrying later may work).
+        t0 = time.time()
+        cp = run(amp, *stream_load("unsynced", "--wait-for-data", "1"), env=env, timeout=30)
+        expect(cp, 4, "--wait-for-data")
+        assert time.time() - t0 < 10, cp.stderr
+        # query --stream waits too, then prints the rows.
+        p = Running(amp, "query", *s, "--stream", "--format", "csv", "SELECT * FROM scripted.unsynced2",
+                    env=env)
+        p.wait_for("\n9,", 30, where="out")
+        p.stop(signal.SIGINT, what="query --stream after waiting for data")
+        rows = [l.split(",")[0] for l in "".join(p.out).splitlines()[1:]]
+        assert rows == [str(n) for n in range(10) for _ in range(2)], rows
+
+    def networks():
+        # 4. A batch that switches to another network after a reconnect is refused as it is
+        # on a first connection, and nothing of it is committed.
+        cp = run(amp, *stream_load("netswitch"), env=env, timeout=30)
+        expect(cp, 1, "the set of networks changed", "othernet")
+        assert "othernet[" not in cp.stdout, cp.stdout
+        assert "[mainnet[0..=9]]" in cp.stdout, cp.stdout
+
+    def unfixable():
+        # 5. Errors a retry cannot fix fail at once with the server's message.
+        t0 = time.time()
+        cp = run(amp, *stream_load("exhausted"), env=env, timeout=30)
+        expect(cp, 3, "RESOURCE_EXHAUSTED", "header list size exceeds")
+        assert time.time() - t0 < 10 and srv.calls("GetFlightInfo", "scripted.exhausted") == 1, cp.stderr
+        t0 = time.time()
+        cp = run(amp, *stream_load("gap"), env=env, timeout=30)
+        expect(cp, 1, "gap")
+        assert time.time() - t0 < 10 and srv.calls("DoGet", "scripted.gap") == 1, cp.stderr
+        cp = run(amp, *stream_load("infointernal"), env=env, timeout=30)
+        expect(cp, 3, "INTERNAL", "failed to infer SQL output schema")
+        assert srv.calls("GetFlightInfo", "scripted.infointernal") == 1, cp.stderr
+
+    def logged():
+        # 6. Every retry and reconnect is logged (component, reason, attempt, next delay) ...
+        cp = run(amp, *stream_load("drop", "--max-attempts", "3"), env=env, timeout=60)
+        expect(cp, 4, "UNAVAILABLE")
+        warnings = [l for l in cp.stderr.splitlines() if l.startswith("WARNING: [stream]")]
+        attempts = []
+        for line in warnings:
+            assert "UNAVAILABLE" in line and "reconnecting in" in line and " s (attempt " in line, line
+            attempts.append(int(line.split("(attempt ")[1].split(" of 3)")[0]))
+        # The count restarts after the commit of 0..=9, which may land after the first drop.
+        assert attempts[-2:] == [2, 3] and len(attempts) in (2, 3), cp.stderr
+        # ... and a keep-alive without ranges is a no-op: one DoGet, both microbatches loaded.
+        p = Running(amp, *stream_load("keepalive"), env=env)
+        p.wait_for("[mainnet[10..=19]]", 20, where="out")
+        p.stop(signal.SIGINT, what="load --stream after a keep-alive")
+        assert srv.calls("DoGet", "scripted.keepalive") == 1, p.text()
+
+    def deep_reorg():
+        # 8. A reorg deeper than the retained microbatches, rows without a block column: the
+        # message names options that exist (and --retention-blocks is one).
+        cp = run(amp, *stream_load("deepreorg", "--no-block-column", "--retention-blocks", "5"),
+                 env=env, timeout=30)
+        expect(cp, 3, "--retention-blocks", "--block-column")
+        help_text = run(amp, "load", "--help").stdout
+        for flag in ("--retention-blocks", "--block-column"):
+            assert flag in help_text, help_text
+
+    return {"signals": signals, "lagging": lagging, "unsynced": unsynced, "networks": networks,
+            "unfixable": unfixable, "logged": logged, "deep_reorg": deep_reorg}
+
+
+def check_edges(amp: str, env: dict, only: list[str] | None = None) -> None:
+    srv = ScriptedServer()
+    try:
+        for name, check in edge_checks(amp, env, srv).items():
+            if not only or name in only:
+                check()
+    finally:
+        srv.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ampsync", required=True)
+    ap.add_argument("--edge", action="append", help="run only this edge check (repeatable)")
     a = ap.parse_args()
     amp = a.ampsync
     env = dict(os.environ, HOME="/nonexistent-home-for-test")
     env.pop("AMP_AUTH_TOKEN", None)
+
+    check_edges(amp, env, a.edge)
+    if a.edge:
+        return 0
 
     # Usage errors: exit 2.
     expect(run(amp, "query", "--bogus", "SELECT 1"), 2, "--bogus")

@@ -23,6 +23,24 @@ Scenarios, chosen by the table in the SQL (`SELECT * FROM scripted.<name>`):
          inside), then a reorg to 18..=25 whose prev_hash does not chain, then 26..=30;
   gap:   0..=9 then 12..=15, a protocol violation a client must reject;
   batch: a non-streaming result: two data batches and the 0-row completion.
+Behaviours, for the command line's edge cases (tests/cli/cli_test.py), where the answer
+depends on the call (the amp-resume header, how often the same query was asked):
+  silent:       DoGet sends nothing (not even the schema, as ampd before its first
+                microbatch) until the client cancels; batch or streaming;
+  slowinfo:     GetFlightInfo never answers until the client cancels;
+  unsynced[N]:  ampd's answer on a table with nothing synced: the schema, one 0-row
+                {"ranges":[],"ranges_complete":true}, end of stream (a batch query gets
+                the 0-row batch and completion with empty ranges); after N such answers
+                to the same query (none: forever) microbatch 0..=9, then silence;
+  drop:         microbatch 0..=9, then UNAVAILABLE; with amp-resume UNAVAILABLE at once;
+  keepalive:    0..=9, a 0-row keep-alive with "ranges":[], 10..=19, then silence;
+  netswitch:    0..=9 on mainnet, then UNAVAILABLE; with amp-resume the next microbatch
+                arrives on another network (othernet), then silence;
+  lagging:      0..=9 and 10..=19, a second later UNAVAILABLE; with amp-resume (a replica behind the
+                cursor) nothing at all, as ampd waits silently until it reaches the cursor;
+  deepreorg:    0..=9 .. 30..=39, then a reorg from block 5 (5..=40), then silence;
+  exhausted:    GetFlightInfo fails RESOURCE_EXHAUSTED;
+  infointernal: GetFlightInfo fails INTERNAL as ampd does for an unknown table.
 Every call is logged as one JSON line (method, headers, query, ticket) to --log.
 
 Usage: scripted_amp_server.py [--port 0] [--log FILE]; prints "LISTENING <port>".
@@ -37,6 +55,7 @@ import os
 import re
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -156,11 +175,68 @@ def scenario(name: str) -> list[tuple[list[dict], dict]]:
 
 
 SCENARIOS = ("reorg", "gap", "batch")
+BEHAVIOURS = ("silent", "slowinfo", "unsynced", "drop", "keepalive", "netswitch", "lagging",
+              "deepreorg", "exhausted", "infointernal")
+# Behaviours that also answer batch queries (a hybrid load's head detection and partitions).
+BATCH_BEHAVIOURS = ("silent", "unsynced")
 
 
-def flight_data_messages(name: str) -> list[bytes]:
-    """Serialized FlightData protobufs of a scenario's DoGet stream."""
-    script = scenario(name)
+def behaviour_script(name: str, resumed: bool, repeat: int) -> tuple[list, str]:
+    """The messages of a behaviour's streaming DoGet and how the call ends afterwards:
+    "end" (gRPC OK), "hold" (silence until cancelled), "unavailable", or
+    "quiet-then-unavailable" (a second of silence first, so that the client has committed
+    what it received before the failover)."""
+    chain = Chain()
+    msgs: list[tuple[list[dict], dict]] = []
+
+    def micro(start, end, network=NETWORK):
+        rng = chain.range(start, end)
+        rng["network"] = network
+        msgs.append((chain.rows(start, end), {"ranges": [rng], "ranges_complete": False}))
+        msgs.append(([], {"ranges": [rng], "ranges_complete": True}))
+
+    base, count = re.match(r"([a-z]+)(\d*)$", name).groups()
+    if base == "silent":
+        return [], "hold"
+    if base == "unsynced":
+        if not count or repeat < int(count):
+            return [([], {"ranges": [], "ranges_complete": True})], "end"
+        micro(0, 9)
+        return msgs, "hold"
+    if base == "drop":
+        if resumed:
+            return [], "unavailable"
+        micro(0, 9)
+        return msgs, "unavailable"
+    if base == "keepalive":
+        micro(0, 9)
+        msgs.append(([], {"ranges": [], "ranges_complete": False}))
+        micro(10, 19)
+        return msgs, "hold"
+    if base == "netswitch":
+        if resumed:
+            micro(10, 19, network="othernet")
+            return msgs, "hold"
+        micro(0, 9)
+        return msgs, "unavailable"
+    if base == "lagging":
+        if resumed:
+            return [], "hold"
+        micro(0, 9)
+        micro(10, 19)
+        return msgs, "quiet-then-unavailable"
+    if base == "deepreorg":
+        for start in range(0, 40, 10):
+            micro(start, start + 9)
+        rng = w.block_range(NETWORK, 5, 40, hex32(block_hash(40, 1)), hex32(block_hash(4, 1)))
+        msgs.append((chain.rows(5, 40), {"ranges": [rng], "ranges_complete": False}))
+        msgs.append(([], {"ranges": [rng], "ranges_complete": True}))
+        return msgs, "hold"
+    raise KeyError(name)
+
+
+def encode_messages(script: list) -> list[bytes]:
+    """Serialized FlightData protobufs of (rows, app_metadata) messages, schema first."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, SCHEMA) as writer:
         for rows, _ in script:
@@ -186,11 +262,22 @@ def flight_data_messages(name: str) -> list[bytes]:
     return out
 
 
+def flight_data_messages(name: str) -> list[bytes]:
+    """Serialized FlightData protobufs of a scenario's DoGet stream."""
+    return encode_messages(scenario(name))
+
+
 def scenario_of(query: str) -> str:
     m = re.search(r"\bscripted\.(\w+)", query)
-    if not m or m.group(1) not in SCENARIOS:
-        raise KeyError(f"table not found: {query!r} (known: scripted.{{{','.join(SCENARIOS)}}})")
+    if not m or (m.group(1) not in SCENARIOS and behaviour_of(m.group(1)) is None):
+        raise KeyError(f"table not found: {query!r} (known: scripted.{{{','.join(SCENARIOS + BEHAVIOURS)}}})")
     return m.group(1)
+
+
+def behaviour_of(name: str):
+    """The behaviour a scenario name selects (a name, optionally followed by a count)."""
+    m = re.match(r"([a-z]+)\d*$", name)
+    return m.group(1) if m and m.group(1) in BEHAVIOURS else None
 
 
 def is_streaming(query: str, headers: dict) -> bool:
@@ -208,6 +295,8 @@ class Service(grpc.GenericRpcHandler):
     def __init__(self, log_path: str | None):
         self.log_path = log_path
         self.lock = threading.Lock()
+        self.repeats: dict[str, int] = {}  # DoGet calls per query text
+        self.resumed: dict[str, bool] = {}  # the last GetFlightInfo of the query had amp-resume
 
     def log(self, entry: dict) -> None:
         if not self.log_path:
@@ -244,9 +333,27 @@ class Service(grpc.GenericRpcHandler):
             except KeyError as e:
                 ctx.abort(grpc.StatusCode.NOT_FOUND, str(e.args[0]))
             streaming = is_streaming(query, headers)
-            if (name == "batch") == streaming:
+            behaviour = behaviour_of(name)
+            if behaviour == "slowinfo":
+                while ctx.is_active():
+                    time.sleep(0.02)
+                ctx.abort(grpc.StatusCode.UNAVAILABLE, "never answered")
+            if behaviour == "exhausted":
+                ctx.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          "request header list size exceeds the server's limit")
+            if behaviour == "infointernal":
+                ctx.abort(grpc.StatusCode.INTERNAL,
+                          "failed to infer SQL output schema | Caused by: Error during planning: "
+                          f"table '{name}' not found")
+            if behaviour in BATCH_BEHAVIOURS:
+                pass
+            elif (name == "batch") == streaming:
                 ctx.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           f"scenario {name} must be run {'without' if streaming else 'with'} streaming")
+            with self.lock:
+                # amp-resume travels in the ticket for ampd; here the DoGet that follows
+                # looks it up by query text.
+                self.resumed[query] = "amp-resume" in headers
             ticket = w.encode_amp_ticket(query, streaming)
             entry["ticket"] = ticket.hex()
             entry["streaming"] = streaming
@@ -267,7 +374,33 @@ class Service(grpc.GenericRpcHandler):
             name = scenario_of(query)
         except Exception as e:  # noqa: BLE001 - any malformed ticket is the client's error
             ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ticket decoding error: {e}")
-        yield from flight_data_messages(name)
+        behaviour = behaviour_of(name)
+        if behaviour is None:
+            yield from flight_data_messages(name)
+            return
+        with self.lock:
+            repeat = self.repeats.get(query, 0)
+            self.repeats[query] = repeat + 1
+            resumed = self.resumed.get(query, False)
+        if not streaming:
+            if behaviour == "silent":
+                ending = "hold"
+                script = []
+            else:  # unsynced: a batch query over an unsynced table
+                script = [([], {"ranges": [], "ranges_complete": False}),
+                          ([], {"ranges": [], "ranges_complete": True})]
+                ending = "end"
+        else:
+            script, ending = behaviour_script(name, resumed, repeat)
+        if script:
+            yield from encode_messages(script)
+        if ending == "hold":
+            while ctx.is_active():
+                time.sleep(0.02)
+        elif ending in ("unavailable", "quiet-then-unavailable"):
+            if ending == "quiet-then-unavailable":
+                time.sleep(1.0)
+            ctx.abort(grpc.StatusCode.UNAVAILABLE, "the replica is restarting")
 
 
 def main() -> int:
@@ -275,7 +408,7 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log", default=None, help="append one JSON line per RPC to this file")
     args = ap.parse_args()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
     server.add_generic_rpc_handlers((Service(args.log),))
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     if port == 0:

@@ -196,6 +196,15 @@ CommandRunner RegisterLoadCommand(CLI::App& app) {
                 "transaction where the destination allows), then load");
   cmd->add_option("--max-attempts", job.max_attempts,
                   "Consecutive failed attempts (with backoff) before giving up")->capture_default_str();
+  cmd->add_option("--retention-blocks", job.retention_blocks,
+                  "Streaming: completed microbatches ending within this many blocks of the newest "
+                  "are kept for reorg undo (default 128); a reorg deeper than that fails a load "
+                  "without a block column")
+      ->check(kBlockCount);
+  cmd->add_option("--wait-for-data", job.wait_for_data,
+                  "Streaming: seconds to wait while the server has nothing synced for the query "
+                  "(default: forever); then exit 4")
+      ->check(kBlockCount);
   cmd->add_option("--token", job.token, "Bearer token (default: $AMP_AUTH_TOKEN, then the amp login cache)");
   cmd->add_flag("--quiet", job.quiet, "Print only the summary and errors");
 

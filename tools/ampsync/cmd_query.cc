@@ -1,9 +1,14 @@
 // `ampsync query`: run one SQL query against an Amp server and print the result.
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 
 #include <arrow/record_batch.h>
 #include <nlohmann/json.hpp>
@@ -27,7 +32,17 @@ struct QueryArgs {
   std::string tls_ca;
   std::string resume;
   uint64_t max_messages = 0;
+  std::optional<uint64_t> wait_for_data;  ///< Seconds; unset: forever.
 };
+
+// Sleeps `delay` unless `stop` is requested first; false when stopped.
+bool SleepUnlessStopped(std::chrono::milliseconds delay, const std::stop_token& stop) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait_for(lock, stop, delay, [] { return false; });
+  return !stop.stop_requested();
+}
 
 nlohmann::json RangesJson(const std::vector<BlockRange>& ranges) {
   nlohmann::json out = nlohmann::json::array();
@@ -70,62 +85,111 @@ Status RunQuery(const QueryArgs& args) {
     query_options.resume = std::move(*cursor);
   }
 
-  AMP_ASSIGN_OR_RETURN(std::unique_ptr<BatchStream> stream, client.sql(args.sql).stream(query_options));
-  BatchStream* raw = stream.get();
-  int stop_id = StopSignal::OnStop([raw] { raw->Cancel(); });
+  // One stop source for every call: a SIGINT/SIGTERM reaches a GetFlightInfo or a DoGet
+  // that has sent nothing yet (ampd sends the schema with its first microbatch), the reads
+  // of the stream, and the waits for data below.
+  std::stop_source stop;
+  int stop_id = StopSignal::OnStop([&stop] { stop.request_stop(); });
   struct Unregister {
     int id;
     ~Unregister() { StopSignal::Remove(id); }
   } unregister{stop_id};
+  query_options.stop = stop.get_token();
+  auto interrupted = [&] { return stop.stop_requested() || StopSignal::requested(); };
 
-  AMP_ASSIGN_OR_RETURN(auto schema, stream->schema());
-  BatchPrinter printer(std::cout, format, schema, stream->is_streaming() ? 20 : 10'000);
-  // Block ranges are annotations for people: on stdout beside a table, on stderr when stdout
-  // carries CSV/JSON for a program.
+  std::unique_ptr<BatchPrinter> printer;
   std::ostream& notes = format == OutputFormat::kTable ? std::cout : std::cerr;
   uint64_t messages = 0;
+  int polls = 0;
+  const auto started = std::chrono::steady_clock::now();
   while (true) {
-    auto next = stream->Next();
-    if (!next.ok()) {
-      printer.Flush();
-      if (StopSignal::requested()) return Status::Cancelled("interrupted");
-      return next.status();
+    auto opened = client.sql(args.sql).stream(query_options);
+    if (!opened.ok()) {
+      if (interrupted()) return Status::Cancelled("interrupted");
+      return opened.status();
     }
-    if (!next->has_value()) break;
-    const StreamBatch& item = **next;
-    ++messages;
-    if (args.metadata_only) {
-      nlohmann::json line = {{"rows", item.batch->num_rows()},
-                             {"ranges", RangesJson(item.metadata.ranges)},
-                             {"ranges_complete", item.metadata.ranges_complete}};
-      if (item.invalidates) {
-        line["invalidates"] = {{"network", item.invalidates->network},
-                               {"start", item.invalidates->start},
-                               {"end", item.invalidates->end}};
-      }
-      std::cout << line.dump() << "\n" << std::flush;
-    } else if (stream->is_streaming()) {
-      if (item.invalidates) {
-        printer.Flush();
-        notes << "-- reorg: invalidate " << item.invalidates->ToString() << "\n";
-      }
-      if (item.batch->num_rows() > 0) {
-        notes << "-- " << RangesText(item.metadata.ranges) << ": " << item.batch->num_rows() << " rows\n";
-        AMP_RETURN_NOT_OK(printer.Print(*item.batch));
-        printer.Flush();
-      } else if (item.is_completion()) {
-        notes << "-- " << RangesText(item.metadata.ranges) << " complete\n" << std::flush;
-      }
-    } else {
-      AMP_RETURN_NOT_OK(printer.Print(*item.batch));
+    std::unique_ptr<BatchStream> stream = std::move(*opened);
+    auto schema = stream->schema();
+    if (!schema.ok()) {
+      if (interrupted()) return Status::Cancelled("interrupted");
+      return schema.status();
     }
-    if (args.max_messages && messages >= args.max_messages) {
-      stream->Cancel();
-      break;
+    if (!printer) {
+      printer = std::make_unique<BatchPrinter>(std::cout, format, *schema,
+                                               stream->is_streaming() ? 20 : 10'000);
     }
+    // Block ranges are annotations for people: on stdout beside a table, on stderr when
+    // stdout carries CSV/JSON for a program.
+    bool unsynced = false;  // ampd's "nothing synced" answer, before any range
+    bool ranges_seen = false;
+    bool limit_reached = false;
+    while (true) {
+      auto next = stream->Next();
+      if (!next.ok()) {
+        printer->Flush();
+        if (interrupted()) return Status::Cancelled("interrupted");
+        return next.status();
+      }
+      if (!next->has_value()) break;
+      const StreamBatch& item = **next;
+      ++messages;
+      if (!item.metadata.ranges.empty()) ranges_seen = true;
+      unsynced = item.is_completion() && item.metadata.ranges.empty() && !ranges_seen;
+      if (args.metadata_only) {
+        nlohmann::json line = {{"rows", item.batch->num_rows()},
+                               {"ranges", RangesJson(item.metadata.ranges)},
+                               {"ranges_complete", item.metadata.ranges_complete}};
+        if (item.invalidates) {
+          line["invalidates"] = {{"network", item.invalidates->network},
+                                 {"start", item.invalidates->start},
+                                 {"end", item.invalidates->end}};
+        }
+        std::cout << line.dump() << "\n" << std::flush;
+      } else if (stream->is_streaming()) {
+        if (item.invalidates) {
+          printer->Flush();
+          notes << "-- reorg: invalidate " << item.invalidates->ToString() << "\n";
+        }
+        if (item.batch->num_rows() > 0) {
+          notes << "-- " << RangesText(item.metadata.ranges) << ": " << item.batch->num_rows() << " rows\n";
+          AMP_RETURN_NOT_OK(printer->Print(*item.batch));
+          printer->Flush();
+        } else if (item.is_completion() && !unsynced) {
+          notes << "-- " << RangesText(item.metadata.ranges) << " complete\n" << std::flush;
+        }
+      } else {
+        AMP_RETURN_NOT_OK(printer->Print(*item.batch));
+      }
+      if (args.max_messages && messages >= args.max_messages) {
+        stream->Cancel();
+        limit_reached = true;
+        break;
+      }
+    }
+    if (limit_reached || !stream->is_streaming() || !unsynced) break;
+    // A stream over a table with nothing synced yet: ampd ends it after an empty
+    // completion. Wait for data (with backoff) for as long as --wait-for-data allows.
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    auto delay = std::chrono::milliseconds(std::min<int64_t>(30'000, 250LL << std::min(polls, 7)));
+    ++polls;
+    if (args.wait_for_data) {
+      const auto limit = std::chrono::milliseconds(*args.wait_for_data * 1000);
+      if (waited >= limit) {
+        return WithErrorInfo(Status::IOError("the server still has no synced data for this query "
+                                             "after ", *args.wait_for_data, " s (--wait-for-data)"),
+                             ErrorClass::kRetryCall, "cli", "NO_DATA");
+      }
+      delay = std::min(delay, limit - waited);
+    }
+    char secs[32];
+    std::snprintf(secs, sizeof(secs), "%.1f", delay.count() / 1000.0);
+    notes << "-- waiting for data: the server has nothing synced for this query yet; polling "
+             "again in " << secs << " s\n" << std::flush;
+    if (!SleepUnlessStopped(delay, stop.get_token())) return Status::Cancelled("interrupted");
   }
-  if (!args.metadata_only) printer.Flush();
-  if (StopSignal::requested()) return Status::Cancelled("interrupted");
+  if (!args.metadata_only && printer) printer->Flush();
+  if (interrupted()) return Status::Cancelled("interrupted");
   return Status::OK();
 }
 
@@ -149,6 +213,9 @@ CommandRunner RegisterQueryCommand(CLI::App& app) {
   cmd->add_option("--tls-ca", args->tls_ca, "PEM file of trusted CAs for grpc+tls:// (default: system roots)");
   cmd->add_option("--resume", args->resume, "Resume cursor JSON sent as amp-resume, e.g. '{\"mainnet\":{\"number\":9,\"hash\":\"0x…\"}}'");
   cmd->add_option("--max-messages", args->max_messages, "Stop after this many Flight messages (0: no limit)");
+  cmd->add_option("--wait-for-data", args->wait_for_data,
+                  "With --stream: seconds to wait while the server has nothing synced for the query "
+                  "(default: forever); then exit 4");
   return [args] {
     Status st = RunQuery(*args);
     return st.ok() ? kExitOk : ReportError(st);

@@ -26,6 +26,11 @@ inline int ExitCodeFor(const Status& status) {
     return kExitUsage;
   }
   if (status.IsCancelled()) return kExitInterrupted;
+  // A protocol violation is not retried (a reconnect meets the same data) but is no
+  // rejection either: docs/cli.md gives it exit 1.
+  if (const ErrorInfo* info = ErrorInfo::FromStatus(status); info && info->code() == "PROTOCOL_ERROR") {
+    return kExitError;
+  }
   switch (ClassOf(status)) {
     case ErrorClass::kFatal: return kExitRejected;
     case ErrorClass::kRetryCall: return kExitUnavailable;

@@ -271,12 +271,19 @@ class Parser {
       } else if (key == "max_attempts") {
         AMP_ASSIGN_OR_RETURN(int64_t n, Int(v, l, dotted, 1));
         job.max_attempts = static_cast<int>(std::min<int64_t>(n, 1'000'000));
+      } else if (key == "retention_blocks") {
+        AMP_ASSIGN_OR_RETURN(int64_t n, Int(v, l, dotted, 0));
+        job.retention_blocks = static_cast<uint64_t>(n);
+      } else if (key == "wait_for_data") {
+        AMP_ASSIGN_OR_RETURN(int64_t n, Int(v, l, dotted, 0));
+        job.wait_for_data = static_cast<uint64_t>(n);
       } else if (key == "parallel") {
         AMP_RETURN_NOT_OK(ParseParallel(v, l));
       } else {
         return Unknown(l, dotted, "[job]",
                        {"query", "connection", "table", "mode", "key_columns", "stream", "batch_size",
-                        "block_column", "resume", "max_attempts", "parallel"});
+                        "block_column", "resume", "max_attempts", "retention_blocks",
+                        "wait_for_data", "parallel"});
       }
     }
     return Status::OK();

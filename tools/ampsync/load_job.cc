@@ -121,6 +121,8 @@ std::string FlagName(std::string_view field) {
   if (field == "key_columns") return "--key";
   if (field == "connection") return "--to";
   if (field == "max_attempts") return "--max-attempts";
+  if (field == "retention_blocks") return "--retention-blocks";
+  if (field == "wait_for_data") return "--wait-for-data";
   std::string out = "--";
   for (char c : field) out.push_back(c == '_' ? '-' : c);
   return out;
@@ -195,6 +197,13 @@ Result<LoadOptions> BuildLoadOptions(const LoadJob& job, const FieldNamer& name)
   if (job.batch_size) options.batch_size = *job.batch_size;
   options.resume = job.resume;
   options.retry.max_attempts = job.max_attempts;
+  if (job.retention_blocks) options.retention_blocks = *job.retention_blocks;
+  if (job.wait_for_data) {
+    if (!job.stream && !job.parallel) {
+      return usage("wait_for_data", "only applies to streaming loads (" + name("stream") + ")");
+    }
+    options.wait_for_data = std::chrono::seconds(*job.wait_for_data);
+  }
 
   if (!job.parallel) {
     if (job.dry_run) return usage("dry_run", "only applies to parallel loads: add " + name("workers"));

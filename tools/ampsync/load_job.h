@@ -61,6 +61,11 @@ struct LoadJob {
   /// Rows per commit; unset: the library default (100,000, or 10,000 per parallel commit).
   std::optional<int64_t> batch_size;
   bool resume = true;
+  /// Microbatches kept for reorgs of rows without a block column (LoadOptions::
+  /// retention_blocks); unset: the library default.
+  std::optional<uint64_t> retention_blocks;
+  /// Seconds a streaming load waits for data on a table with nothing synced; unset: forever.
+  std::optional<uint64_t> wait_for_data;
   /// Forget this load's progress and delete the table's rows before loading (`--reset`):
   /// the fix for progress that outlived its table (Loader::ResetProgress).
   bool reset = false;

@@ -1,5 +1,7 @@
 // ampsync: command-line front end over the amp library. Parsing only; the work is in the
 // library. Global options (--log-level, -v) are set up here; exit codes come from ReportError.
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
@@ -49,7 +51,18 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   for (auto& [sub, runner] : runners) {
-    if (sub->parsed()) return runner();
+    if (!sub->parsed()) continue;
+    const int rc = runner();
+    if (rc == kExitInterrupted) {
+      // Stopped cleanly (commits finished, outputs flushed below). A GetFlightInfo the stop
+      // abandoned may still be inside gRPC on a thread of its own: exit without running
+      // static destructors under it.
+      std::cout.flush();
+      std::cerr.flush();
+      std::fflush(nullptr);
+      std::_Exit(rc);
+    }
+    return rc;
   }
   return kExitUsage;
 }

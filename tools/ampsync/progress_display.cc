@@ -74,6 +74,7 @@ std::string ProgressDisplay::Render(const ParallelProgress& p) {
   s << (p.phase.empty() ? "loading" : p.phase);
   if (p.phase == "live") {
     if (p.live_block) s << "  block " << FormatCount(static_cast<int64_t>(*p.live_block));
+    if (!p.waiting.empty()) s << "  " << p.waiting;
   } else {
     s << "  blocks " << FormatCount(static_cast<int64_t>(p.blocks_done)) << "/"
       << FormatCount(static_cast<int64_t>(p.blocks_total)) << " ("

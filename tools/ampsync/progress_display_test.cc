@@ -68,8 +68,13 @@ TEST(ProgressDisplayTest, LivePhaseShowsTheLastBlock) {
   p.live_block = 1'234'567;
   p.workers_busy = 0;
   p.partitions_done = 8;
-  const std::string line = ProgressDisplay::Render(p);
+  std::string line = ProgressDisplay::Render(p);
   EXPECT_EQ(line.rfind("live  block 1,234,567  96,000 rows", 0), 0u) << line;
+  // A live stream that waits says what for.
+  p.waiting = "waiting for the server to reach block 1,234,568";
+  line = ProgressDisplay::Render(p);
+  EXPECT_EQ(line.rfind("live  block 1,234,567  waiting for the server to reach block 1,234,568  96,000 rows", 0), 0u)
+      << line;
   EXPECT_EQ(line.find("ETA"), std::string::npos) << line;
   EXPECT_EQ(line.find("busy"), std::string::npos) << line;  // workers are done by then
   EXPECT_NE(line.find("partitions 8/8 done"), std::string::npos) << line;

@@ -31,6 +31,16 @@ class ScriptedDataStream : public af::FlightDataStream {
   std::shared_ptr<arrow::Schema> schema() override { return response_->schema; }
 
   arrow::Result<af::FlightPayload> GetSchemaPayload() override {
+    if (response_->silent) {
+      while (!context_->is_cancelled() && !stopping_->load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (context_->is_cancelled()) {
+        cancelled_streams_->fetch_add(1);
+        return Status::Cancelled("client cancelled the stream");
+      }
+      return af::MakeFlightError(af::FlightStatusCode::Unavailable, "server shutting down");
+    }
     af::FlightPayload payload;
     arrow::ipc::DictionaryFieldMapper mapper(*response_->schema);
     ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*response_->schema, options_, mapper,
@@ -107,6 +117,12 @@ class ScriptedFlightServer::Service : public af::FlightServerBase {
     if (!response.ok()) return response.status();
     std::shared_ptr<const ScriptedResponse> scripted = *response;
     if (!scripted->info_error.ok()) return scripted->info_error;
+    if (scripted->hold_info) {
+      while (!context.is_cancelled() && !stopping_.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return af::MakeFlightError(af::FlightStatusCode::Unavailable, "no answer");
+    }
 
     std::vector<af::FlightEndpoint> endpoints;
     for (int i = 0; i < scripted->num_endpoints; ++i) {

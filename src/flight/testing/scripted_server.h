@@ -57,6 +57,11 @@ struct ScriptedResponse {
   Status do_get_error;      ///< Not OK: DoGet fails with it before sending anything.
   Status final_error;       ///< Not OK: the stream ends with it after the messages.
   bool hold_open = false;   ///< Keep the stream open after the messages until cancelled.
+  /// DoGet sends nothing, not even the schema, until cancelled: ampd before its first
+  /// microbatch (resumed at an idle head, or on a replica behind the cursor).
+  bool silent = false;
+  /// GetFlightInfo answers nothing until the client cancels (or the server stops).
+  bool hold_info = false;
   int num_endpoints = 1;    ///< Amp always sends 1; other values test the client's check.
   std::optional<std::string> ticket;  ///< Default: opaque bytes including NUL and 0xFF.
 };

@@ -14,9 +14,9 @@ backfill (--workers 2 --from-block 0 --to-block HEAD: the partition ranges), `lo
 streaming load (--stream, stopped with Ctrl+C once its checkpoint is the head) and `logs_h`
 by a hybrid load (--workers 2 --stream: ranges, the hand-off plan and the live cursor). For each of
 the destination's mutations (below) and each table: load; mutate; the rerun exits 3 with the
-message and changes nothing; fix it, alternately with `load --reset` and with
-`ampsync reset --to URI --table T [--query Q | --truncate]` followed by the plain load; the
-table then equals the canonical rows.
+message and changes nothing; fix it, in turn with `load --reset` and with
+`ampsync reset --to URI --table T [--query Q | --truncate]` followed by the plain load (and,
+for the backfill, `ampsync run job.toml --reset`); the table then equals the canonical rows.
 
 Mutations:
   pg     DROP TABLE; TRUNCATE; a recreated table (renamed away, an empty copy created under
@@ -110,6 +110,33 @@ class Case:
         check(rc == lib.EXIT_INTERRUPTED, f"{self.table}: Ctrl+C exit {rc}: {ld.stderr()[-1500:]}")
         self.dest.quiesce()
         return summary_rows(ld.stderr()), ld.stderr()
+
+    def run_job_file(self, *flags: str) -> int:
+        """The backfill as a job file, run with `ampsync run JOB *flags`; rows loaded."""
+        assert self.mode == "workers"
+        head = self.dev.head()
+        job = self.suite.workdir / f"{self.table}.toml"
+        job.write_text(f"""[server]
+url = {json.dumps(self.dev.url)}
+
+[connections.dest]
+uri = {json.dumps(self.dest.uri())}
+
+[job]
+query = {json.dumps(QUERY)}
+connection = "dest"
+table = {json.dumps(self.table)}
+
+[job.parallel]
+workers = 2
+from_block = 0
+to_block = {head[0]}
+""")
+        cmd = [self.suite.ampsync, "run", str(job), "--quiet", *flags]
+        cp = subprocess.run(lib.guarded(cmd), capture_output=True, text=True, timeout=120)
+        check(cp.returncode == 0, f"{' '.join(cmd)}: exit {cp.returncode}\n{cp.stderr}")
+        check("--reset: deleted the rows" in cp.stderr, f"{self.table}: no --reset line:\n{cp.stderr}")
+        return summary_rows(cp.stderr)
 
     def reported_all(self, rows: int, canonical: int) -> bool:
         """A full load reports every canonical row; a hybrid one also the blocks after the
@@ -315,16 +342,15 @@ def body(suite: lib.Suite) -> None:
         check(c.reported_all(rows, n), f"{c.table}: the first load reported {rows} rows, canonical {n}")
     log(f"first loads: {n} rows each, equal to the canonical rows")
 
-    fix = 0
-    for what, mutate in ops.mutations():
+    for mi, (what, mutate) in enumerate(ops.mutations()):
         log(f"{what}:")
-        for c in cases:
+        for ci, c in enumerate(cases):
             mutate(c.table)
             c.refused(what)
-            # Alternate the fixes: load --reset; ampsync reset --query then load;
-            # ampsync reset --truncate then load.
-            kind = fix % 3
-            fix += 1
+            # Rotate the fixes over mutations and tables: load --reset; ampsync reset
+            # --query, then the load; ampsync reset --truncate, then the load; and for the
+            # backfill, `ampsync run job.toml --reset` too.
+            kind = (mi * 3) % 4 if c.mode == "workers" else (mi + ci) % 3
             if kind == 0:
                 rows, err = c.load("--reset")
                 check("--reset: deleted the rows" in err, f"{c.table}: no --reset line:\n{err}")
@@ -333,10 +359,13 @@ def body(suite: lib.Suite) -> None:
                 out = ampsync_reset(suite, dest, c.table, "--query", QUERY)
                 rows, _ = c.load()
                 how = f"ampsync reset --query ({out})"
-            else:
+            elif kind == 2:
                 out = ampsync_reset(suite, dest, c.table, "--truncate")
                 rows, _ = c.load()
                 how = f"ampsync reset --truncate ({out})"
+            else:
+                rows = c.run_job_file("--reset")
+                how = "ampsync run job.toml --reset"
             n = c.compare(f"after {what} and {how}")
             check(c.reported_all(rows, n),
                   f"{c.table}: after {how} the load reported {rows} rows, canonical {n}")

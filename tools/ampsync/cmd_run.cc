@@ -18,6 +18,7 @@ CommandRunner RegisterRunCommand(CLI::App& app) {
     bool dry_run = false;
     std::string progress;
     bool quiet = false;
+    bool reset = false;
   };
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Run the load described by a TOML job file");
@@ -27,12 +28,16 @@ CommandRunner RegisterRunCommand(CLI::App& app) {
   cmd->add_option("--progress", args->progress,
                   "Live progress line on stderr: auto (on a terminal, default), always, never");
   cmd->add_flag("--quiet", args->quiet, "Print only the summary and errors");
+  // A flag, never a job-file key: a reset is a one-off decision, not part of every run.
+  cmd->add_flag("--reset", args->reset,
+                "Start over: delete the table's rows and forget this job's progress, then load");
   return [args] {
     auto file = LoadJobFile(args->path);
     if (!file.ok()) return ReportError(file.status());
     LoadJob& job = file->job;
     if (args->dry_run) job.dry_run = true;
     if (args->quiet) job.quiet = true;
+    if (args->reset) job.reset = true;
     if (!args->progress.empty()) {
       auto mode = ParseProgressMode(args->progress);
       if (!mode.ok()) return ReportError(UsageError(Status::Invalid("--progress: ", mode.status().message())));

@@ -414,6 +414,23 @@ TEST(DevnetServer, RequireTokenGuardsQueries) {
   ASSERT_OK(ReadToEnd(*client, ticket, good));
 }
 
+// --history 0: no block yet, so no head to report; a reorg has nothing to replace.
+TEST(DevnetServer, StatusOfAnEmptyChain) {
+  DevnetOptions options = SmallOptions();
+  options.history = 0;
+  auto server = StartOrDie(options);
+  auto client = Connect(*server);
+  ASSERT_OK_AND_ASSIGN(auto status, Act(*client, kActionStatus, ""));
+  EXPECT_TRUE(status["head"].is_null()) << status.dump();
+  EXPECT_TRUE(status["head_hash"].is_null()) << status.dump();
+  EXPECT_EQ(status["produced"].get<uint64_t>(), 0u);
+  EXPECT_GRPC_CODE(Act(*client, kActionReorg, R"({"depth":1})").status(),
+                   TransportCode::kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(auto produced, Act(*client, kActionProduce, R"({"count":2})"));
+  EXPECT_EQ(produced["head"].get<uint64_t>(), 1u);
+  EXPECT_TRUE(server->HasBlocks());
+}
+
 TEST(DevnetServer, ControlActions) {
   auto server = StartOrDie(SmallOptions());
   auto client = Connect(*server);

@@ -215,6 +215,7 @@ def main() -> int:
             counts = []
             for sql in ("SELECT * FROM eth_firehose.blocks WHERE block_num < 5",
                         "SELECT * FROM eth_firehose.transactions WHERE block_num BETWEEN 10 AND 12",
+                        "SELECT * FROM eth_firehose.calls WHERE block_num BETWEEN 20 AND 21",
                         'SELECT block_num, hash FROM "_/eth_firehose@1.0.0".blocks WHERE block_num = 299'):
                 ours = PyarrowRead(devnet, sql, streaming=False)
                 assert ours.rows, f"no rows: {sql}"
@@ -310,7 +311,7 @@ def main() -> int:
                 w.stop_process(proc)
 
         step("batch query over logs with a block range", batch_logs)
-        step("batch queries over blocks and transactions", batch_other_tables)
+        step("batch queries over blocks, transactions and calls", batch_other_tables)
         step(f"stream over blocks, first {STREAM_MESSAGES} messages", stream_blocks)
         step("hex literal filters", hex_filters)
         step("stream to the head equals the batch result", stream_to_head_matches_batch)

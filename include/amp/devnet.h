@@ -36,8 +36,8 @@
 //   - Optional bearer-token check (`require_token`), which Amp leaves to its gateway.
 //   - Streams stop with UNAVAILABLE on Shutdown (Amp's server just goes away).
 //   - A ticket with trailing bytes is rejected (Amp's bincode decoding may accept it).
-//   docs/devnet.md ("devnet vs ampd") lists every known difference.
 //   - No HTTP /healthz on the Flight port (Arrow's gRPC server cannot share it).
+//   docs/devnet.md ("devnet vs ampd") lists every known difference.
 //
 // Thread-safety: every DevnetServer method may be called from any thread, concurrently.
 #pragma once

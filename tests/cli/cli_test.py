@@ -23,7 +23,8 @@ the exit code documented in docs/cli.md and that the error line names what was w
     synced is waited for, never counted as a failure; a batch that switches networks after
     a reconnect is refused; errors a retry cannot fix fail at once; every retry and
     reconnect is logged, a keep-alive with no ranges is a no-op; a reorg too deep for the
-    retained ranges names options that exist.
+    retained ranges names options that exist; check_devnet_edges repeats the waits against
+    the devnet (an unsynced table, a replica behind the checkpoint, a 16 KB token).
 
 Usage: cli_test.py --ampsync build/release/tools/ampsync/ampsync
 """
@@ -414,6 +415,53 @@ def edge_checks(amp: str, env: dict, srv: ScriptedServer) -> dict:
             "unfixable": unfixable, "logged": logged, "deep_reorg": deep_reorg}
 
 
+def check_devnet_edges(amp: str, env: dict) -> None:
+    """The same edges against the devnet, which now answers as ampd does: a table with nothing
+    synced, a server behind the checkpoint (a devnet with less history, over the same
+    chain, as a replica after a failover), a 16 KB token."""
+    dev = Devnet(amp, "--unsynced-tables", "calls")
+    lake = tempfile.mkdtemp(prefix="cli_lagging_")
+    try:
+        s = ["--server", dev.url]
+        calls = "SELECT * FROM eth_firehose.calls"
+        p = Running(amp, "load", *s, "--stream", "--to", "memory://d", "--table", "c", "--query", calls,
+                    "--max-attempts", "1", env=env)
+        p.wait_for("waiting for data", 10, where="err")
+        p.stop(signal.SIGTERM, what="devnet: load --stream on an unsynced table")
+        p = Running(amp, "load", *s, "--to", "memory://d", "--table", "c", "--workers", "2",
+                    "--query", calls, "--max-attempts", "1", env=env)
+        p.wait_for("waiting for data", 20, where="err")
+        p.stop(signal.SIGINT, what="devnet: hybrid load on an unsynced table")
+
+        token = "t" * 16384
+        t0 = time.time()
+        cp = run(amp, "load", *s, "--stream", "--to", "memory://d", "--table", "b", "--token", token,
+                 "--query", "SELECT block_num FROM eth_firehose.blocks", env=env, timeout=30)
+        expect(cp, 3, "RESOURCE_EXHAUSTED")
+        assert time.time() - t0 < 10, cp.stderr
+        assert token not in cp.stdout + cp.stderr
+
+        # Load blocks 0..=49 into a Delta table (its checkpoint survives the process) ...
+        load = ["load", "--stream", "--to", f"delta://{lake}", "--table", "blocks",
+                "--query", "SELECT block_num, hash FROM eth_firehose.blocks"]
+        p = Running(amp, *load, *s, env=env)
+        p.wait_for("..=49]]", 30, where="out")
+        p.stop(signal.SIGINT, what="devnet: load --stream idle at the head")
+    finally:
+        dev.stop()
+    # ... then resume on a replica that has only blocks 0..=29: it accepts the cursor and
+    # waits silently, and ampsync says what it waits for.
+    replica = Devnet(amp, history=30)
+    try:
+        p = Running(amp, *load, "--server", replica.url, env=env)
+        p.wait_for("waiting for the server to reach block 50", 20, where="err")
+        p.stop(signal.SIGTERM, what="devnet: resumed on a replica behind the checkpoint")
+        assert "Loaded" not in "".join(p.out), p.text()
+    finally:
+        replica.stop()
+        shutil.rmtree(lake, ignore_errors=True)
+
+
 def check_edges(amp: str, env: dict, only: list[str] | None = None) -> None:
     srv = ScriptedServer()
     try:
@@ -436,6 +484,7 @@ def main() -> int:
     check_edges(amp, env, a.edge)
     if a.edge:
         return 0
+    check_devnet_edges(amp, env)
 
     # Usage errors: exit 2.
     expect(run(amp, "query", "--bogus", "SELECT 1"), 2, "--bogus")

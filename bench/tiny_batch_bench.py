@@ -55,6 +55,24 @@ def run_load(suite: lib.Suite, dev: lib.Devnet, table: str, uri: str, target: st
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime}
 
 
+class MemoryTarget:
+    """The reference: the memory loader (rows kept in the process, nothing written), so its
+    time is the read path alone: Flight, protocol checks, the engine, the coalescer."""
+    name = "memory"
+
+    def __init__(self, suite: lib.Suite):
+        self.uri = "memory://tiny_batch_bench"
+        self.last_log: Path | None = None
+
+    def reset(self, target: str) -> None:
+        pass
+
+    def rows(self, target: str) -> int:
+        import re
+        m = re.search(r"Loaded (\d+) rows", self.last_log.read_text())
+        return int(m.group(1)) if m else -1
+
+
 class PgTarget:
     name = "pg"
 
@@ -111,16 +129,17 @@ def bench(suite: lib.Suite) -> None:
     expected = devs["large"].batch_query(f"SELECT * FROM eth_firehose.{args.table}")[0].num_rows
     print(f"{args.table}: {expected} rows over {args.blocks} blocks; ampd chunking sends one message "
           f"per block; {args.repeat} pair(s) per destination", flush=True)
-    targets = {"pg": PgTarget, "delta": DeltaTarget}
-    summary, files = {}, {}
+    targets = {"memory": MemoryTarget, "pg": PgTarget, "delta": DeltaTarget}
+    summary, files, cpu_median = {}, {}, {}
     for dname in [d for d in args.destinations.split(",") if d]:
         dest = targets[dname](suite)
         target = f"tiny_{args.table}"
 
         def one(chunking: str, label: str) -> dict:
             dest.reset(target)
-            r = run_load(suite, devs[chunking], args.table, dest.uri, target,
-                         suite.workdir / f"{dname}-{chunking}-{label}.log")
+            log = suite.workdir / f"{dname}-{chunking}-{label}.log"
+            dest.last_log = log
+            r = run_load(suite, devs[chunking], args.table, dest.uri, target, log)
             n = dest.rows(target)
             lib.check(n == expected, f"{dname} {chunking}: {n} rows loaded, expected {expected}")
             if dname == "delta":
@@ -129,10 +148,11 @@ def bench(suite: lib.Suite) -> None:
 
         for c in CHUNKINGS:
             one(c, "warm")  # untimed: first-run costs land on neither side
-        ratios_wall, ratios_cpu = [], []
+        ratios_wall, ratios_cpu, pairs = [], [], []
         for i in range(args.repeat):
             order = CHUNKINGS if i % 2 == 0 else tuple(reversed(CHUNKINGS))
             runs = {c: one(c, str(i)) for c in order}
+            pairs.append(runs)
             a, b = runs["ampd"], runs["large"]
             ratios_wall.append(a["wall"] / b["wall"])
             ratios_cpu.append(a["cpu"] / b["cpu"])
@@ -140,17 +160,25 @@ def bench(suite: lib.Suite) -> None:
                   f"{a['cpu']:.3f}s cpu, large {b['wall']:.3f}s wall {b['cpu']:.3f}s cpu; "
                   f"ratio {ratios_wall[-1]:.2f} wall, {ratios_cpu[-1]:.2f} cpu", flush=True)
         summary[dname] = (statistics.median(ratios_wall), statistics.median(ratios_cpu))
+        cpu_median[dname] = {c: statistics.median(r[c]["cpu"] for r in pairs) for c in CHUNKINGS}
         dest.reset(target)
 
     print()
     for dname, (wall, cpu) in summary.items():
         print(f"{dname}: median ratio ampd/large {wall:.2f}x wall, {cpu:.2f}x ampsync cpu "
               f"(target <= 1.20)")
+    if "memory" in cpu_median:
+        base = cpu_median["memory"]
+        for dname in (d for d in cpu_median if d != "memory"):
+            own = {c: cpu_median[dname][c] - base[c] for c in CHUNKINGS}
+            if own["large"] > 0:
+                print(f"{dname} beyond the read path (its cpu minus memory's): ampd {own['ampd']:.3f}s, "
+                      f"large {own['large']:.3f}s, ratio {own['ampd'] / own['large']:.2f}x")
     for chunking, (count, rows, groups) in files.items():
         per_file = ", ".join(str(r) for r in rows[:8]) + (" ..." if len(rows) > 8 else "")
         print(f"delta parquet files after the {chunking} load: {count} ({per_file} rows; "
               f"{groups} row groups)")
-    print("ratio ampd/large: " + ", ".join(f"{d} {w:.2f}x" for d, (w, _) in summary.items()))
+    print("ratio ampd/large: " + ", ".join(f"{d} {w:.2f}x" for d, (w, _) in summary.items() if d != "memory"))
 
 
 def main() -> int:
@@ -158,7 +186,7 @@ def main() -> int:
     ap.add_argument("--blocks", type=int, default=50_000, help="chain length (rows of `blocks`)")
     ap.add_argument("--repeat", type=int, default=5, help="pairs per destination (median reported)")
     ap.add_argument("--table", default="blocks", help="devnet table loaded")
-    ap.add_argument("--destinations", default="pg,delta")
+    ap.add_argument("--destinations", default="memory,pg,delta")
     args = ap.parse_args()
     return lib.run_suite("tiny_batch_bench", bench, args)
 

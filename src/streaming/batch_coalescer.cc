@@ -4,7 +4,6 @@
 #include <arrow/builder.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
-#include <arrow/util/byte_size.h>
 
 #include <algorithm>
 #include <optional>
@@ -14,36 +13,72 @@
 namespace amp::streaming {
 namespace {
 
-// The batches (equal schemas up to metadata) as one. Column by column through builders
-// fed with ArraySpans: arrow::ConcatenateRecordBatches slices every buffer of every input
-// array into a new shared Buffer, which for thousands of one-row batches costs far more
-// than the rows themselves. Types a builder cannot append spans of fall back to it.
-Result<std::shared_ptr<arrow::RecordBatch>> Concatenate(
-    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, int64_t rows) {
-  const auto& schema = batches.front()->schema();
-  arrow::ArrayVector columns;
-  for (int c = 0; c < schema->num_fields(); ++c) {
-    std::unique_ptr<arrow::ArrayBuilder> builder;
-    AMP_RETURN_NOT_OK(arrow::MakeBuilder(arrow::default_memory_pool(), schema->field(c)->type(), &builder));
-    AMP_RETURN_NOT_OK(builder->Reserve(rows));
-    Status st;
-    for (const auto& b : batches) {
-      st = builder->AppendArraySlice(arrow::ArraySpan(*b->column_data(c)), 0, b->num_rows());
-      if (!st.ok()) break;
-    }
-    if (st.IsNotImplemented()) {
-      std::vector<std::shared_ptr<arrow::RecordBatch>> same;
-      for (const auto& b : batches) same.push_back(arrow::RecordBatch::Make(schema, b->num_rows(), b->columns()));
-      return arrow::ConcatenateRecordBatches(same);
-    }
-    AMP_RETURN_NOT_OK(st);
-    std::shared_ptr<arrow::Array> column;
-    AMP_RETURN_NOT_OK(builder->Finish(&column));
-    columns.push_back(std::move(column));
+// Types whose builders append ArraySpans (AppendArraySlice): everything Amp serves.
+// Others (dictionaries, unions, views, extensions) pass through uncoalesced.
+bool Appendable(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::NA:
+    case arrow::Type::BOOL:
+    case arrow::Type::UINT8:
+    case arrow::Type::INT8:
+    case arrow::Type::UINT16:
+    case arrow::Type::INT16:
+    case arrow::Type::UINT32:
+    case arrow::Type::INT32:
+    case arrow::Type::UINT64:
+    case arrow::Type::INT64:
+    case arrow::Type::HALF_FLOAT:
+    case arrow::Type::FLOAT:
+    case arrow::Type::DOUBLE:
+    case arrow::Type::STRING:
+    case arrow::Type::BINARY:
+    case arrow::Type::LARGE_STRING:
+    case arrow::Type::LARGE_BINARY:
+    case arrow::Type::FIXED_SIZE_BINARY:
+    case arrow::Type::DATE32:
+    case arrow::Type::DATE64:
+    case arrow::Type::TIMESTAMP:
+    case arrow::Type::TIME32:
+    case arrow::Type::TIME64:
+    case arrow::Type::DURATION:
+    case arrow::Type::DECIMAL128:
+    case arrow::Type::DECIMAL256:
+      return true;
+    case arrow::Type::LIST:
+    case arrow::Type::LARGE_LIST:
+    case arrow::Type::FIXED_SIZE_LIST:
+    case arrow::Type::STRUCT:
+    case arrow::Type::MAP:
+      for (const auto& child : type.fields()) {
+        if (!Appendable(*child->type())) return false;
+      }
+      return true;
+    default:
+      return false;
   }
-  return arrow::RecordBatch::Make(schema, rows, std::move(columns));
 }
 
+// The bytes of the batch's buffers, counted without arrow::util::TotalBufferSize's
+// de-duplication (a hash set per call, too slow per one-row message); a buffer shared by
+// two columns counts twice, which only makes the limit stricter.
+int64_t BufferBytes(const arrow::RecordBatch& batch) {
+  int64_t bytes = 0;
+  std::vector<const arrow::ArrayData*> pending;
+  for (const auto& column : batch.column_data()) pending.push_back(column.get());
+  while (!pending.empty()) {
+    const arrow::ArrayData* data = pending.back();
+    pending.pop_back();
+    for (const auto& buffer : data->buffers) {
+      if (buffer != nullptr) bytes += buffer->size();
+    }
+    for (const auto& child : data->child_data) pending.push_back(child.get());
+  }
+  return bytes;
+}
+
+// Held rows are copied into one builder per column as each batch arrives (while it is
+// still in cache, and so that the message's buffers are freed at once); a flush finishes
+// the builders into one batch.
 class CoalescingSession final : public LoaderSession {
  public:
   CoalescingSession(std::unique_ptr<LoaderSession> inner, CoalesceOptions options)
@@ -63,14 +98,13 @@ class CoalescingSession final : public LoaderSession {
   Status Append(const std::string& table, const arrow::RecordBatch& batch,
                 const BlockRange& microbatch) override {
     const int64_t rows = batch.num_rows();
-    if (!held_.empty() && !Joins(table, batch, microbatch)) AMP_RETURN_NOT_OK(Flush());
-    if (rows == 0 || rows >= options_.pass_rows) {
+    if (held_rows_ > 0 && !Joins(table, batch, microbatch)) AMP_RETURN_NOT_OK(Flush());
+    if (rows == 0 || rows >= options_.pass_rows || !Coalescible(batch.schema())) {
       AMP_RETURN_NOT_OK(Flush());
       return inner_->Append(table, batch, microbatch);
     }
-    if (held_.empty()) {
-      table_ = table;
-      range_ = microbatch;
+    if (held_rows_ == 0) {
+      AMP_RETURN_NOT_OK(Start(table, batch.schema(), microbatch));
     } else {
       // Only reached for merged microbatches when rows carry their blocks: the span is
       // informational then (loaders tag each row with its own block).
@@ -78,10 +112,16 @@ class CoalescingSession final : public LoaderSession {
       range_.end = std::max(range_.end, microbatch.end);
       range_.hash = microbatch.hash;
     }
-    // Shares the buffers (no copy until the concatenation).
-    held_.push_back(arrow::RecordBatch::Make(batch.schema(), rows, batch.columns()));
+    for (int c = 0; c < batch.num_columns(); ++c) {
+      Status st = builders_[static_cast<size_t>(c)]->AppendArraySlice(
+          arrow::ArraySpan(*batch.column_data(c)), 0, rows);
+      if (!st.ok()) {
+        Drop();  // the columns would no longer line up
+        return st;
+      }
+    }
     held_rows_ += rows;
-    held_bytes_ += arrow::util::TotalBufferSize(batch);
+    held_bytes_ += BufferBytes(batch);
     if (held_rows_ >= options_.max_rows || held_bytes_ >= options_.max_bytes) return Flush();
     return Status::OK();
   }
@@ -108,30 +148,55 @@ class CoalescingSession final : public LoaderSession {
   }
 
  private:
+  // Whether the batches of `schema` can be held (answer cached per schema object).
+  bool Coalescible(const std::shared_ptr<arrow::Schema>& schema) {
+    if (schema != checked_schema_) {
+      checked_schema_ = schema;
+      checked_ok_ = std::all_of(schema->fields().begin(), schema->fields().end(),
+                                [](const auto& f) { return Appendable(*f->type()); });
+    }
+    return checked_ok_;
+  }
+
+  Status Start(const std::string& table, const std::shared_ptr<arrow::Schema>& schema,
+               const BlockRange& microbatch) {
+    table_ = table;
+    range_ = microbatch;
+    if (schema != schema_) {
+      schema_ = schema;
+      builders_.clear();
+      for (const auto& field : schema->fields()) {
+        std::unique_ptr<arrow::ArrayBuilder> builder;
+        AMP_RETURN_NOT_OK(arrow::MakeBuilder(arrow::default_memory_pool(), field->type(), &builder));
+        builders_.push_back(std::move(builder));
+      }
+    }
+    return Status::OK();
+  }
+
   bool Joins(const std::string& table, const arrow::RecordBatch& batch,
              const BlockRange& microbatch) const {
     if (table != table_) return false;
     // A stream's batches share one schema object: compare fields only when they do not.
-    const auto& held = held_.front()->schema();
-    if (batch.schema() != held && !batch.schema()->Equals(*held, /*check_metadata=*/false)) return false;
+    if (batch.schema() != schema_ && !batch.schema()->Equals(*schema_, /*check_metadata=*/false)) return false;
     if (options_.rows_carry_blocks) return microbatch.network == range_.network;
     return microbatch == range_;
   }
 
   // Appends what is held as one batch.
   Status Flush() {
-    if (held_.empty()) return Status::OK();
-    std::shared_ptr<arrow::RecordBatch> merged;
-    if (held_.size() == 1) {
-      merged = held_.front();
-    } else {
-      auto concatenated = Concatenate(held_, held_rows_);
-      if (!concatenated.ok()) {
+    if (held_rows_ == 0) return Status::OK();
+    arrow::ArrayVector columns;
+    for (auto& builder : builders_) {
+      std::shared_ptr<arrow::Array> column;
+      Status st = builder->Finish(&column);  // also resets the builder for the next batch
+      if (!st.ok()) {
         Drop();
-        return concatenated.status();
+        return st;
       }
-      merged = std::move(*concatenated);
+      columns.push_back(std::move(column));
     }
+    auto merged = arrow::RecordBatch::Make(schema_, held_rows_, std::move(columns));
     const std::string table = std::move(table_);
     const BlockRange range = std::move(range_);
     Drop();
@@ -139,7 +204,9 @@ class CoalescingSession final : public LoaderSession {
   }
 
   void Drop() {
-    held_.clear();
+    if (held_rows_ > 0) {
+      for (auto& builder : builders_) builder->Reset();
+    }
     held_rows_ = 0;
     held_bytes_ = 0;
     table_.clear();
@@ -148,7 +215,10 @@ class CoalescingSession final : public LoaderSession {
 
   std::unique_ptr<LoaderSession> inner_;
   const CoalesceOptions options_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> held_;
+  std::shared_ptr<arrow::Schema> schema_;  ///< Of the builders (kept across flushes).
+  std::vector<std::unique_ptr<arrow::ArrayBuilder>> builders_;
+  std::shared_ptr<arrow::Schema> checked_schema_;
+  bool checked_ok_ = false;
   int64_t held_rows_ = 0;
   int64_t held_bytes_ = 0;
   std::string table_;

@@ -461,7 +461,11 @@ class ParallelRun {
       if (stop_.stop_requested()) return Status::Cancelled("[parallel] stopped");
       Status st = step();
       if (st.ok() || ClassOf(st) == ErrorClass::kFatal || backoff.Exhausted(++failures)) return st;
-      SleepUnlessStopped(backoff.Delay(failures), stop_);
+      const auto delay = backoff.Delay(failures);
+      spdlog::warn("[parallel] {}; retrying in {}s (attempt {} of {})", st.message(),
+                   Seconds(static_cast<double>(delay.count()) / 1000.0), failures + 1,
+                   job_.options.retry.max_attempts);
+      SleepUnlessStopped(delay, stop_);
     }
   }
 

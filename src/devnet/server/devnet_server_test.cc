@@ -309,7 +309,9 @@ TEST(DevnetServer, QueryErrorsUseAmpGrpcCodes) {
       {"SELECT DISTINCT miner FROM eth_firehose.blocks SETTINGS stream = true", "Distinct"},
       {"SELECT block_num FROM eth_firehose.blocks ORDER BY block_num DESC SETTINGS stream = true",
        "Sort"},
-      {"SELECT hash FROM eth_firehose.blocks ORDER BY hash SETTINGS stream = true", "Sort"}};
+      {"SELECT hash FROM eth_firehose.blocks ORDER BY hash SETTINGS stream = true", "Sort"},
+      {"SELECT miner, COUNT(*) FROM eth_firehose.blocks GROUP BY miner SETTINGS stream = true",
+       "Aggregate"}};
   for (const auto& [sql, operation] : kRefused) {
     ASSERT_OK_AND_ASSIGN(auto info, client->GetFlightInfo(SqlDescriptor(sql)));
     const Status st = ReadToEnd(*client, info->endpoints()[0].ticket);
@@ -323,7 +325,8 @@ TEST(DevnetServer, QueryErrorsUseAmpGrpcCodes) {
   }
   // As batch queries ampd would run them; the devnet cannot: INVALID_ARGUMENT at once.
   for (const std::string sql : {"SELECT DISTINCT miner FROM eth_firehose.blocks",
-                                "SELECT block_num FROM eth_firehose.blocks ORDER BY block_num DESC"}) {
+                                "SELECT block_num FROM eth_firehose.blocks ORDER BY block_num DESC",
+                                "SELECT miner, COUNT(*) FROM eth_firehose.blocks GROUP BY miner"}) {
     auto refused = client->GetFlightInfo(SqlDescriptor(sql));
     EXPECT_GRPC_CODE(refused.status(), TransportCode::kInvalidArgument);
     EXPECT_NE(refused.status().message().find("by the devnet"), std::string::npos)

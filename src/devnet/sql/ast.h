@@ -92,6 +92,9 @@ struct Select {
   std::vector<SelectItem> items;
   std::optional<TableFactor> from;
   ExprPtr where;
+  // GROUP BY and HAVING, likewise planned only to be refused.
+  std::vector<ExprPtr> group_by;
+  ExprPtr having;
   size_t pos = 0;
 };
 

@@ -102,7 +102,8 @@ class Plan {
   virtual std::optional<std::string> non_incremental_operation() const = 0;
   virtual BlockBounds block_bounds() const = 0;
   /// Set only with PlanOptions::defer_non_incremental: the devnet cannot run this query
-  /// (DISTINCT, an ORDER BY other than block_num ascending), which ampd would run as a
+  /// (DISTINCT, GROUP BY, HAVING, an ORDER BY other than block_num ascending), which ampd
+  /// would run as a
   /// batch and refuse as a stream. The message to refuse a batch run with; MakeExecutor()
   /// is then Invalid with it, and non_incremental_operation() names the construct.
   virtual std::optional<std::string> batch_refusal() const { return std::nullopt; }
@@ -131,9 +132,9 @@ class Plan {
 Result<std::unique_ptr<Plan>> PlanQuery(std::string_view sql, const Catalog& catalog);
 
 struct PlanOptions {
-  /// Plan DISTINCT and unsupported ORDER BYs instead of refusing them, so that a server can
-  /// refuse them where ampd does: a stream at DoGet as non-incremental ("Distinct",
-  /// "Sort"), a batch query as unsupported (Plan::batch_refusal()).
+  /// Plan DISTINCT, GROUP BY/HAVING and unsupported ORDER BYs instead of refusing them, so
+  /// that a server can refuse them where ampd does: a stream at DoGet as non-incremental
+  /// ("Distinct", "Aggregate", "Sort"), a batch query as unsupported (batch_refusal()).
   bool defer_non_incremental = false;
 };
 Result<std::unique_ptr<Plan>> PlanQuery(std::string_view sql, const Catalog& catalog,

@@ -538,8 +538,17 @@ class Parser {
     if (AcceptKw("WHERE")) {
       AMP_ASSIGN_OR_RETURN(select->where, ParseExpr());
     }
-    if (Kw(Peek(), "GROUP")) return Unsupported("GROUP BY");
-    if (Kw(Peek(), "HAVING")) return Unsupported("HAVING");
+    if (AcceptKw("GROUP")) {
+      AMP_RETURN_NOT_OK(ExpectKw("BY"));
+      if (Kw(Peek(), "ALL")) return Unsupported("GROUP BY ALL");
+      do {
+        AMP_ASSIGN_OR_RETURN(auto key, ParseExpr());
+        select->group_by.push_back(std::move(key));
+      } while (AcceptSymbol(","));
+    }
+    if (AcceptKw("HAVING")) {
+      AMP_ASSIGN_OR_RETURN(select->having, ParseExpr());
+    }
     if (Kw(Peek(), "WINDOW")) return Unsupported("WINDOW");
     if (Kw(Peek(), "QUALIFY")) return Unsupported("QUALIFY");
     if (Kw(Peek(), "CLUSTER") || Kw(Peek(), "DISTRIBUTE") || Kw(Peek(), "SORT")) {

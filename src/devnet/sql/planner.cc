@@ -1311,6 +1311,17 @@ class Planner {
       stage.filter = std::move(bound);
     }
 
+    // GROUP BY / HAVING: ampd runs them as a batch and refuses them in a stream (an
+    // Aggregate); the devnet plans them only for their output schema (a grouped column
+    // has its own type) and the refusal.
+    const bool grouped = !select.group_by.empty() || select.having != nullptr;
+    if (grouped) {
+      AMP_RETURN_NOT_OK(Defer(select.group_by.empty() ? "HAVING is not supported by the devnet"
+                                                      : "GROUP BY is not supported by the devnet"));
+      Resolver keys(input, "aggregate functions are not allowed in GROUP BY");
+      for (const auto& key : select.group_by) AMP_RETURN_NOT_OK(keys.ResolveTyped(*key).status());
+    }
+
     bool aggregate = false;
     for (const auto& item : select.items) {
       if (item.kind == ast::SelectItem::Kind::kExpr && IsAggregateCall(*item.expr)) {
@@ -1320,7 +1331,7 @@ class Planner {
 
     Relation output;
     if (aggregate) {
-      AMP_RETURN_NOT_OK(PlanAggregateItems(select, input, &stage, &output));
+      AMP_RETURN_NOT_OK(PlanAggregateItems(select, input, &stage, &output, grouped));
     } else {
       AMP_RETURN_NOT_OK(PlanPlainItems(select, input, &stage, &output));
     }
@@ -1329,6 +1340,7 @@ class Planner {
     AMP_RETURN_NOT_OK(DeferOrderBy(CheckOrderBy(query, input, output, aggregate)));
     ApplyLimitAndFlags(query, aggregate, &stage, &info);
     if (select.distinct && !info.non_incremental) info.non_incremental = "Distinct";
+    if (grouped && !info.non_incremental) info.non_incremental = "Aggregate";
     chain->stages.push_back(std::move(stage));
     chain->infos.push_back(std::move(info));
     return output;
@@ -1414,8 +1426,10 @@ class Planner {
     return Status::OK();
   }
 
+  /// `grouped`: a deferred GROUP BY, whose plan only serves its schema: a column outside
+  /// an aggregate is taken as MIN(column), which has the column's type.
   Status PlanAggregateItems(const ast::Select& select, const Relation& input, Stage* stage,
-                            Relation* output) {
+                            Relation* output, bool grouped = false) {
     auto not_grouped = [](const std::string& what) {
       return Status::Invalid(what,
                              " must appear in the GROUP BY clause or be used in an aggregate "
@@ -1436,6 +1450,14 @@ class Planner {
         AMP_ASSIGN_OR_RETURN(NodePtr node, resolver.ResolveTyped(e));
         std::set<int> columns;
         CollectColumns(*node, &columns);
+        if (!columns.empty() && grouped) {
+          // A bare key column is output under its own name, as DataFusion names it.
+          if (!item.alias && e.kind == ast::Expr::Kind::kColumn) agg.name = e.name.back().value;
+          agg.kind = AggregateKind::kMin;
+          agg.arg = std::move(node);
+          items.push_back(std::move(agg));
+          continue;
+        }
         if (!columns.empty()) {
           const auto& field = input.columns[static_cast<size_t>(*columns.begin())].field;
           return not_grouped("column \"" + field->name() + "\"");

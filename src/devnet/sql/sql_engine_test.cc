@@ -184,6 +184,10 @@ TEST(SqlEngineTest, RejectsWithTheExpectedError) {
        "No field named nope"},
       {"SELECT DISTINCT block_num FROM eth_firehose.logs", arrow::StatusCode::Invalid,
        "DISTINCT is not supported by the devnet"},
+      {"SELECT address, COUNT(*) FROM eth_firehose.logs GROUP BY address",
+       arrow::StatusCode::Invalid, "GROUP BY is not supported by the devnet"},
+      {"SELECT COUNT(*) FROM eth_firehose.logs HAVING COUNT(*) > 1", arrow::StatusCode::Invalid,
+       "HAVING is not supported by the devnet"},
       {"SELECT q.* FROM eth_firehose.logs l", arrow::StatusCode::Invalid, "Invalid qualifier q"},
       {"WITH a AS (SELECT * FROM eth_firehose.logs), a AS (SELECT * FROM eth_firehose.logs) "
        "SELECT * FROM a",
@@ -316,6 +320,9 @@ TEST(SqlEngineTest, DeferredRefusalsOfNonIncrementalConstructs) {
       {"SELECT * FROM eth_firehose.logs ORDER BY block_num DESC", "Sort"},
       {"SELECT * FROM eth_firehose.logs ORDER BY hash", "Sort"},
       {"SELECT DISTINCT block_num FROM eth_firehose.logs LIMIT 3", "Limit"},
+      {"SELECT address, COUNT(*) AS n FROM eth_firehose.logs GROUP BY address", "Aggregate"},
+      {"SELECT address FROM eth_firehose.logs GROUP BY address", "Aggregate"},
+      {"SELECT COUNT(*) FROM eth_firehose.logs HAVING COUNT(*) > 1", "Aggregate"},
   };
   for (const auto& [sql, op] : cases) {
     auto plan = PlanQuery(sql, catalog, defer);
@@ -325,6 +332,17 @@ TEST(SqlEngineTest, DeferredRefusalsOfNonIncrementalConstructs) {
     EXPECT_NE((*plan)->batch_refusal()->find("by the devnet"), std::string::npos);
     EXPECT_TRUE((*plan)->MakeExecutor().status().IsInvalid()) << sql;
   }
+  // A grouped query's schema: the key keeps its type, COUNT is Int64.
+  auto grouped = PlanQuery("SELECT address, COUNT(*) AS n FROM eth_firehose.logs GROUP BY address",
+                           catalog, defer);
+  ASSERT_TRUE(grouped.ok()) << grouped.status().ToString();
+  ASSERT_EQ((*grouped)->output_schema()->num_fields(), 2);
+  EXPECT_EQ((*grouped)->output_schema()->field(0)->name(), "address");
+  EXPECT_TRUE((*grouped)->output_schema()->field(0)->type()->Equals(arrow::fixed_size_binary(20)));
+  EXPECT_EQ((*grouped)->output_schema()->field(1)->name(), "n");
+  EXPECT_TRUE(PlanQuery("SELECT COUNT(*) FROM eth_firehose.logs GROUP BY nope", catalog, defer)
+                  .status()
+                  .IsInvalid());
   auto fine = PlanQuery("SELECT * FROM eth_firehose.logs ORDER BY block_num", catalog, defer);
   ASSERT_TRUE(fine.ok());
   EXPECT_FALSE((*fine)->batch_refusal().has_value());

@@ -162,6 +162,29 @@ TEST(BuildLoadOptionsTest, SequentialLoadsAreUnchanged) {
   EXPECT_FALSE(r->parallel.has_value());
   EXPECT_EQ(r->stream, true);
   EXPECT_EQ(r->batch_size, LoadOptions{}.batch_size);
+  EXPECT_EQ(r->retention_blocks, LoadOptions{}.retention_blocks);
+  EXPECT_FALSE(r->wait_for_data.has_value());  // forever
+}
+
+TEST(BuildLoadOptionsTest, RetentionAndWaitForData) {
+  LoadJob job;
+  job.query = "SELECT * FROM eth_firehose.blocks";
+  job.table = "blocks";
+  job.stream = true;
+  job.retention_blocks = 5;
+  job.wait_for_data = 30;
+  auto r = BuildLoadOptions(job, [](std::string_view f) { return FlagName(f); });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->retention_blocks, 5u);
+  ASSERT_TRUE(r->wait_for_data.has_value());
+  EXPECT_EQ(*r->wait_for_data, std::chrono::seconds(30));
+  // A batch load never waits for data: the option is a usage error naming it.
+  job.stream = false;
+  auto batch = BuildLoadOptions(job, [](std::string_view f) { return FlagName(f); });
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(ExitCodeFor(batch.status()), kExitUsage);
+  EXPECT_NE(batch.status().message().find("--wait-for-data"), std::string::npos);
+  EXPECT_EQ(FlagName("retention_blocks"), "--retention-blocks");
 }
 
 }  // namespace

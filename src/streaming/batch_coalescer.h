@@ -28,9 +28,11 @@ namespace amp::streaming {
 struct CoalesceOptions {
   /// Batches with at least this many rows go to the loader as they are.
   int64_t pass_rows = 8192;
-  /// Held rows are appended once they reach this many rows or bytes.
-  int64_t max_rows = 65536;
-  int64_t max_bytes = 16LL << 20;
+  /// Held rows are appended once they reach this many rows or bytes: enough to make the
+  /// per-Append cost vanish, small enough that the destination keeps working while the
+  /// stream is read (PostgreSQL inserts one COPY chunk while the next is coalesced).
+  int64_t max_rows = 8192;
+  int64_t max_bytes = 8LL << 20;
   /// The destination table has a block column (TableSpec::block_column): each row is
   /// tagged with its own block, so batches of different microbatches may be merged.
   bool rows_carry_blocks = false;

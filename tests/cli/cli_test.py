@@ -312,7 +312,12 @@ def edge_checks(amp: str, env: dict, srv: ScriptedServer) -> dict:
                 (["query", *s, "SELECT * FROM scripted.slowinfo"], signal.SIGTERM,
                  "query, GetFlightInfo unanswered"),
                 (stream_load("slowinfo"), signal.SIGINT, "load --stream, GetFlightInfo unanswered"),
-                (hybrid_load("slowinfo"), signal.SIGTERM, "hybrid load, GetFlightInfo unanswered")):
+                (hybrid_load("slowinfo"), signal.SIGTERM, "hybrid load, GetFlightInfo unanswered"),
+                (["audit", *s, "--to", "memory://a", "--table", "t", "--to-block", "10",
+                  "--query", "SELECT * FROM scripted.silent"], signal.SIGINT, "audit, DoGet silent"),
+                (["audit", *s, "--to", "memory://a", "--table", "t", "--to-block", "10",
+                  "--query", "SELECT * FROM scripted.slowinfo"], signal.SIGTERM,
+                 "audit, GetFlightInfo unanswered")):
             p = Running(amp, *args, env=env)
             time.sleep(1.0)
             p.stop(sig, what=what)

@@ -55,6 +55,8 @@ int RunAudit(const AuditArgs& args) {
   options.chunk_blocks = args.chunk_blocks;
   std::stop_source stop;
   options.stop_token = stop.get_token();
+  // Also into the source's calls: a stop reaches a GetFlightInfo or DoGet in progress.
+  options.query_options.stop = stop.get_token();
   if (args.progress) {
     options.on_chunk = [](const BlockInterval& done, const AuditReport& so_far) {
       std::cerr << "ampsync audit: blocks " << done.start << "..=" << done.end << " of "

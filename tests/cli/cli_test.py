@@ -334,6 +334,13 @@ def edge_checks(amp: str, env: dict, srv: ScriptedServer) -> dict:
         p.wait_for("waiting for the server to reach block 20", 20, where="err")
         p.stop(signal.SIGTERM, what="load --stream, resumed on a lagging replica")
         assert srv.calls("DoGet", "scripted.lagging") == 2, p.text()
+        # query --stream --resume says so too (on the annotation stream).
+        import hashlib
+        cursor = json.dumps({"mainnet": {"number": 19, "hash": "0x" + hashlib.sha256(b"scripted:0:19").hexdigest()}})
+        p = Running(amp, "query", *s, "--stream", "--format", "csv", "--resume", cursor,
+                    "SELECT * FROM scripted.lagging WHERE 1 = 1", env=env)
+        p.wait_for("-- waiting for the server to reach block 20 of mainnet", 20, where="err")
+        p.stop(signal.SIGINT, what="query --stream, resumed on a lagging replica")
 
     def unsynced():
         # 1. A table with nothing synced yet: waited for (polling, logged), never a failure,

@@ -8,7 +8,9 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
+#include <thread>
 
 #include <arrow/record_batch.h>
 #include <nlohmann/json.hpp>
@@ -102,6 +104,36 @@ Status RunQuery(const QueryArgs& args) {
   uint64_t messages = 0;
   int polls = 0;
   const auto started = std::chrono::steady_clock::now();
+  // A resumed stream over a server behind the cursor (or at an idle head) sends nothing,
+  // not even the schema: say so after a while instead of waiting silently.
+  std::mutex notice_mu;
+  bool message_seen = false;
+  std::optional<std::jthread> notice;
+  if (query_options.resume && !query_options.resume->empty() && args.stream) {
+    const auto& [network, c] = *query_options.resume->networks.begin();
+    const std::string text = "-- waiting for the server to reach block " + std::to_string(c.number + 1) +
+                             " of " + network + ": nothing arrived since resuming after block " +
+                             std::to_string(c.number) + " (a server behind the cursor, or a chain "
+                             "without new blocks, sends nothing until then)\n";
+    notice.emplace([&notes, &notice_mu, &message_seen, text](std::stop_token done) {
+      std::mutex mu;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lock(mu);
+      if (cv.wait_for(lock, done, std::chrono::seconds(2), [] { return false; }) || done.stop_requested()) {
+        return;
+      }
+      std::lock_guard<std::mutex> seen(notice_mu);
+      if (!message_seen) notes << text << std::flush;
+    });
+  }
+  auto message_arrived = [&] {
+    if (!notice) return;
+    {
+      std::lock_guard<std::mutex> seen(notice_mu);
+      message_seen = true;
+    }
+    notice.reset();  // stops and joins the timer
+  };
   while (true) {
     auto opened = client.sql(args.sql).stream(query_options);
     if (!opened.ok()) {
@@ -131,6 +163,7 @@ Status RunQuery(const QueryArgs& args) {
         return next.status();
       }
       if (!next->has_value()) break;
+      message_arrived();
       const StreamBatch& item = **next;
       ++messages;
       if (!item.metadata.ranges.empty()) ranges_seen = true;

@@ -27,6 +27,11 @@ checkpoints still at the head, and
   * self-check: after deleting, duplicating and modifying one row each in `blocks` and
     `logs`, every reader's comparison reports exactly that and `ampsync audit` exits 5.
 
+Every destination, part C, late rewinds: a devnet as ampd looks on the wire (--chunking ampd:
+one message per block; --reorg-delay-ms 120: a rewind shows up late, orphans in between
+never reach the wire), a block every 25 ms and a reorg (depth 1-64) every 6th block, 2
+loaders (blocks, logs nbc); the same final checks as part B.
+
 What each destination adds:
   pg     110 reorgs, 80% waited; PostgreSQL read with psql (COPY); two more loaders:
          `transactions` (keys + md5) and `hashes` (SELECT hash, parent_hash, with
@@ -64,6 +69,8 @@ HISTORY = 200
 MICROBATCH = 16
 MAX_DEPTH = 64
 REORGS_TIMED = 105
+REORGS_LATE = 20       # part C: scheduled reorgs on an ampd-like devnet (late rewinds)
+REORG_DELAY_MS = 120   # < the 150 ms between two scheduled reorgs: most rewinds are seen
 
 
 def analyse(events: list[tuple]) -> dict:
@@ -180,33 +187,43 @@ def body(suite: lib.Suite) -> None:
     dest.reorg_extra(dev, head, tables)
     if params.timed_reorgs:
         timed_reorgs(suite, dest)
+    timed_reorgs(suite, dest, late=True)
 
 
-def timed_reorgs(suite: lib.Suite, dest: D.Dest) -> None:
-    """Part B: the devnet's own timed production and scheduled reorgs, nobody waiting."""
-    halt = HISTORY + 3 * REORGS_TIMED
-    dev = suite.devnet("--seed", "6", "--history", str(HISTORY), "--block-time", "25",
-                       "--reorg-every", "3", "--reorg-depth", f"1-{MAX_DEPTH}", "--halt-at",
-                       str(halt), "--microbatch-blocks", str(MICROBATCH), name="devnet-timed")
+def timed_reorgs(suite: lib.Suite, dest: D.Dest, late: bool = False) -> None:
+    """Part B: the devnet's own timed production and scheduled reorgs, nobody waiting.
+
+    With late=True (part C, every destination) the devnet behaves as ampd does on the
+    wire: --chunking ampd (one message per block, few start-of-microbatch keep-alives, so
+    the loaders must coalesce) and --reorg-delay-ms (the rewind shows up late, and blocks
+    orphaned by a second reorg inside the delay never reach the wire)."""
+    every, count = (6, REORGS_LATE) if late else (3, REORGS_TIMED)
+    halt = HISTORY + every * count
+    prefix = "late" if late else "timed"
+    extra = ["--chunking", "ampd", "--reorg-delay-ms", str(REORG_DELAY_MS)] if late else []
+    dev = suite.devnet("--seed", "7" if late else "6", "--history", str(HISTORY),
+                       "--block-time", "25", "--reorg-every", str(every), "--reorg-depth",
+                       f"1-{MAX_DEPTH}", "--halt-at", str(halt), "--microbatch-blocks",
+                       str(MICROBATCH), *extra, name=f"devnet-{prefix}")
     D.cache_canonical(dev)  # the final checks compare one frozen chain many times
-    parts = [D.TableSpec("timed_blocks", "SELECT * FROM eth_firehose.blocks"),
-             D.TableSpec("timed_logs_nbc", "SELECT * FROM eth_firehose.logs",
+    parts = [D.TableSpec(f"{prefix}_blocks", "SELECT * FROM eth_firehose.blocks"),
+             D.TableSpec(f"{prefix}_logs_nbc", "SELECT * FROM eth_firehose.logs",
                          ["--no-block-column"], keys=D.LOG_KEYS, spans="span")]
     loaders = [dest.loader(dev, spec, "--stream") for spec in parts]
     t0 = time.monotonic()
     deadline = t0 + 120
     while dev.status()["head"] < halt:
-        lib.check(time.monotonic() < deadline, f"the timed devnet did not reach {halt}")
+        lib.check(time.monotonic() < deadline, f"the {prefix} devnet did not reach {halt}")
         lib.check(all(ld.alive() for ld in loaders), "; ".join(ld.describe() for ld in loaders))
         time.sleep(0.1)
     status = dev.status()
-    scheduled = (status["produced"] // 3) - (HISTORY // 3)
+    scheduled = (status["produced"] // every) - (HISTORY // every)
     # Production has halted: nudging is impossible, Ctrl+C commits a unit left open at a
     # full-sized final microbatch (the stop rule of amp/load.h).
     head = (status["head"], status["head_hash"])
-    if dest.wait_at_head(loaders, head, 120, "timed reorgs: head", nudge=lambda: None,
+    if dest.wait_at_head(loaders, head, 120, f"{prefix} reorgs: head", nudge=lambda: None,
                          stall=10.0) is None:
-        lib.log("timed reorgs: a loader holds a full final microbatch open; Ctrl+C commits it")
+        lib.log(f"{prefix} reorgs: a loader holds a full final microbatch open; Ctrl+C commits it")
     for ld in loaders:
         rc = ld.interrupt()
         lib.check(rc == lib.EXIT_INTERRUPTED, f"{ld.name}: Ctrl+C exit {rc}; {ld.describe()}")

@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "amp/loader.h"
+
 #include "loaders/postgres/pg_error.h"
 #include "loaders/postgres/pg_types.h"
 #include "loaders/postgres/postgres_loader.h"
@@ -547,7 +549,10 @@ TEST(PostgresConfigTest, FactoryValidatesWithoutConnecting) {
   EXPECT_NE(bad_ssl.status().message().find("verify-full"), std::string::npos);
   auto bad_pool = MakePostgresLoader({{"max_connections", "0"}});
   EXPECT_FALSE(bad_pool.ok());
-  auto unset = MakePostgresLoader({{"password", "env:AMP_PG_TEST_SURELY_UNSET_VAR"}});
+  // env: secrets are resolved once for every destination, by the registry
+  // (src/loaders/common/secrets.h), before any factory runs.
+  auto unset = LoaderRegistry::Builtin().Create(
+      "postgresql", {{"password", "env:AMP_PG_TEST_SURELY_UNSET_VAR"}});
   ASSERT_FALSE(unset.ok());
   EXPECT_NE(unset.status().message().find("AMP_PG_TEST_SURELY_UNSET_VAR"), std::string::npos);
 }

@@ -445,6 +445,13 @@ def check_devnet_edges(amp: str, env: dict) -> None:
         p.wait_for("waiting for data", 20, where="err")
         p.stop(signal.SIGINT, what="devnet: hybrid load on an unsynced table")
 
+        # The demo's own follow loop (its progress line every 2 s when not on a terminal)
+        # must not hold a stop until its next tick: signal it just after a tick.
+        p = Running(amp, "demo", "--history", "2000", "--to", "memory://demo", env=env)
+        p.wait_for("live, head", 60, where="out")
+        time.sleep(0.3)
+        p.stop(signal.SIGTERM, what="demo, following the head")
+
         token = "t" * 16384
         t0 = time.time()
         cp = run(amp, "load", *s, "--stream", "--to", "memory://d", "--table", "b", "--token", token,

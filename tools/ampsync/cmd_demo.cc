@@ -194,14 +194,14 @@ Status RunDemo(const DemoArgs& args) {
   std::string last_line;
   bool at_head = false;
   while (!StopSignal::requested() && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 250 : 2000));
+    if (StopSignal::WaitFor(std::chrono::milliseconds(tty ? 250 : 2000))) break;
     const BlockNumber head = devnet->Head();
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
     const std::string line = ProgressLine(loads, head, elapsed);
     if (tty) {
       std::cout << "\r\033[K" << line << std::flush;
     } else if (line != last_line) {
-      std::cout << line << "\n";
+      std::cout << line << "\n" << std::flush;  // a pipe or a log collector sees it now
     }
     last_line = line;
     bool failed = false;

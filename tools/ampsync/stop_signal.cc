@@ -1,5 +1,6 @@
 #include "stop_signal.h"
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <map>
@@ -16,6 +17,7 @@ std::mutex g_mu;
 std::map<int, std::function<void()>> g_callbacks;
 int g_next_id = 1;
 bool g_requested = false;
+std::condition_variable g_stopped;  // notified (under g_mu) when g_requested turns true
 
 void WatchSignals(sigset_t set) {
   while (true) {
@@ -28,6 +30,7 @@ void WatchSignals(sigset_t set) {
       g_requested = true;
       callbacks = g_callbacks;
     }
+    g_stopped.notify_all();
     for (auto& [id, cb] : callbacks) cb();
   }
 }
@@ -46,6 +49,11 @@ void StopSignal::Install() {
 bool StopSignal::requested() {
   std::lock_guard<std::mutex> lock(g_mu);
   return g_requested;
+}
+
+bool StopSignal::WaitFor(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(g_mu);
+  return g_stopped.wait_for(lock, timeout, [] { return g_requested; });
 }
 
 int StopSignal::OnStop(std::function<void()> callback) {

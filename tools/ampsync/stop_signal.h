@@ -7,6 +7,7 @@
 // safe to cancel RPCs or take locks. A second signal exits immediately with 130.
 #pragma once
 
+#include <chrono>
 #include <functional>
 
 namespace amp::cli {
@@ -16,6 +17,9 @@ class StopSignal {
   static void Install();
   /// True once SIGINT/SIGTERM arrived.
   static bool requested();
+  /// Sleeps up to `timeout`, returning at once (true) when a stop is requested, so that a
+  /// periodic loop never delays a stop by its period.
+  static bool WaitFor(std::chrono::milliseconds timeout);
   /// Runs `callback` (on the watcher thread) when a stop is requested; immediately if one
   /// already was. Returns an id for Remove().
   static int OnStop(std::function<void()> callback);

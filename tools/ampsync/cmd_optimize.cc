@@ -18,12 +18,7 @@ struct OptimizeArgs {
 };
 
 int RunOptimize(const OptimizeArgs& args) {
-  auto destination = ParseConnectionUri(args.to);
-  if (!destination.ok()) {
-    const Status& st = destination.status();
-    return ReportError(UsageError(st.WithMessage("--to: ", st.message())));
-  }
-  auto loader = LoaderRegistry::Builtin().Create(destination->loader, destination->config);
+  auto loader = OpenDestination(args.to);
   if (!loader.ok()) return ReportError(loader.status());
   auto exists = (*loader)->TableExists(args.table);
   if (exists.ok() && !*exists) {

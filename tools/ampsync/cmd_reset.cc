@@ -26,12 +26,7 @@ struct ResetArgs {
 
 int RunReset(const ResetArgs& args) {
   if (args.table.empty()) return ReportError(UsageError(Status::Invalid("--table: the table name is empty")));
-  auto destination = ParseConnectionUri(args.to);
-  if (!destination.ok()) {
-    const Status& st = destination.status();
-    return ReportError(UsageError(st.WithMessage("--to: ", st.message())));
-  }
-  auto loader = LoaderRegistry::Builtin().Create(destination->loader, destination->config);
+  auto loader = OpenDestination(args.to);
   if (!loader.ok()) return ReportError(loader.status());
   const std::string job_id = args.query.empty() ? std::string() : MakeStreamId(args.query, args.table);
   auto forgotten = (*loader)->ResetProgress(args.table, job_id, args.truncate);

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "amp/loader.h"
 #include "amp/status.h"
 
 namespace amp::cli {
@@ -21,6 +24,10 @@ CommandRunner RegisterAuditCommand(CLI::App& app);
 CommandRunner RegisterRunCommand(CLI::App& app);
 CommandRunner RegisterOptimizeCommand(CLI::App& app);
 CommandRunner RegisterResetCommand(CLI::App& app);
+
+/// The loader behind `--to URI`: a bad URI is a usage error (exit 2), a loader that refuses
+/// its options keeps its own error.
+Result<std::unique_ptr<Loader>> OpenDestination(const std::string& to);
 
 /// Prints "ampsync: error: <message>" to stderr and returns the exit code for `status`.
 int ReportError(const Status& status);

@@ -27,7 +27,6 @@ namespace {
 constexpr const char* kLoaderName = "redis";
 constexpr const char* kBlockStart = "_amp_block_start";
 constexpr const char* kBlockEnd = "_amp_block_end";
-constexpr const char* kSeqField = "_amp_seq";
 // Keys per type-check script call and per pipelined read in ReadRows.
 constexpr size_t kCheckChunk = 1000;
 constexpr size_t kReadChunk = 1000;

@@ -64,7 +64,7 @@
 #include <vector>
 
 #include "amp/client.h"
-#include "amp/load.h"
+#include "amp/retry.h"
 #include "amp/loader.h"
 #include "amp/status.h"
 #include "amp/types.h"

@@ -1,4 +1,4 @@
-// Exponential backoff with jitter for reconnects and retries (RetryOptions in amp/load.h),
+// Exponential backoff with jitter for reconnects and retries (RetryOptions in amp/retry.h),
 // and a sleep that a cancellation or stop request cuts short.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <mutex>
 #include <random>
 
-#include "amp/load.h"
+#include "amp/retry.h"
 
 namespace amp::streaming {
 

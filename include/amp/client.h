@@ -195,7 +195,7 @@ class Client {
  private:
   std::string url_;
   std::unique_ptr<Impl> impl_;
-  /// Named connections (src/streaming/load.cc); created by the first configure_connection.
+  /// Named connections (src/facade/load.cc); created by the first configure_connection.
   std::shared_ptr<Connections> connections_;
 };
 

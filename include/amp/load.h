@@ -13,7 +13,7 @@
 //     if (!r.success) break;                    // the last result of a failed load
 //   }
 //
-// How a load runs (src/streaming/load_driver.h has the details):
+// How a load runs (src/load/load_driver.h has the details):
 //   - the destination table is created from the query's GetFlightInfo schema before any
 //     data flows (Loader::EnsureTable); kOverwrite empties it once per load;
 //   - a streaming load resumes after the destination's committed checkpoint (amp-resume),

@@ -20,7 +20,7 @@
 #include "amp/devnet.h"
 #include "amp/load.h"
 #include "loaders/memory/memory_loader.h"
-#include "streaming/testing/devnet_memory_fixture.h"
+#include "facade/testing/devnet_memory_fixture.h"
 
 namespace amp {
 namespace {

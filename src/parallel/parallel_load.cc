@@ -1,4 +1,4 @@
-#include "streaming/parallel_load.h"
+#include "parallel/parallel_load.h"
 
 #include <arrow/array.h>
 #include <arrow/record_batch.h>

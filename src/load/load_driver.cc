@@ -1,4 +1,4 @@
-#include "streaming/load_driver.h"
+#include "load/load_driver.h"
 
 #include <arrow/record_batch.h>
 #include <arrow/type.h>

@@ -26,7 +26,7 @@
 #include "amp/load.h"
 #include "amp/parallel.h"
 #include "amp/status.h"
-#include "streaming/load_driver.h"
+#include "load/load_driver.h"
 
 namespace amp::streaming {
 

@@ -1,7 +1,7 @@
 // The load pipeline against the scripted Flight server (exact, deterministic scripts):
 // commit cadence and result metadata, reorg results, back-pressure on the results, and the
 // connection API (URIs, env references, block column detection).
-#include "streaming/load_driver.h"
+#include "load/load_driver.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -25,7 +25,7 @@
 #include "amp/parallel.h"
 #include "loaders/memory/memory_loader.h"
 #include "parallel/partition_planner.h"
-#include "streaming/testing/devnet_memory_fixture.h"
+#include "facade/testing/devnet_memory_fixture.h"
 
 namespace amp {
 namespace {

@@ -13,8 +13,8 @@
 
 #include "amp/client.h"
 #include "amp/load.h"
-#include "streaming/load_driver.h"
-#include "streaming/parallel_load.h"
+#include "load/load_driver.h"
+#include "parallel/parallel_load.h"
 
 #include <spdlog/spdlog.h>
 

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "amp/checkpoint.h"
 #include "amp/status.h"
 #include "amp/types.h"
 
@@ -43,18 +44,9 @@ class Table;
 
 namespace amp {
 
-inline constexpr BlockNumber kMaxBlock = UINT64_MAX;
-
 /// ErrorInfo code of a checkpoint refused because its table no longer holds the rows it
 /// describes (see LoaderSession::LoadCheckpoint).
 inline constexpr const char* kStaleProgressCode = "STALE_PROGRESS";
-
-/// Inclusive block interval [start, end].
-struct BlockInterval {
-  BlockNumber start = 0;
-  BlockNumber end = kMaxBlock;
-  friend bool operator==(const BlockInterval&, const BlockInterval&) = default;
-};
 
 enum class LoadMode {
   kAppend,     ///< Add rows.
@@ -86,23 +78,6 @@ struct TableSpec {
   /// A UInt64 column of `schema` holding each row's block number (e.g. "_block_num" or
   /// "block_num"); empty when rows carry none.
   std::string block_column;
-};
-
-/// Durable resume state of one stream into one destination, committed with its data.
-struct StreamCheckpoint {
-  /// Identifies the (query, destination table) pair; see MakeStreamId().
-  std::string stream_id;
-  /// Resume point: the last completed microbatch per network.
-  Cursor cursor;
-  /// Completed microbatch ranges still within the reorg window, oldest first. After a
-  /// restart they seed reorg detection and tell the engine which microbatch a rewind cuts.
-  std::vector<BlockRange> recent_ranges;
-  /// Id of the last committed unit (monotonic per stream).
-  uint64_t transaction_id = 0;
-
-  std::string ToJson() const;
-  static Result<StreamCheckpoint> FromJson(const std::string& json);
-  friend bool operator==(const StreamCheckpoint&, const StreamCheckpoint&) = default;
 };
 
 /// A writer used by one thread. Units of work: Begin, any number of Undo/Append, then
@@ -254,10 +229,6 @@ class LoaderRegistry {
 
 /// Registers every built-in loader into `registry`.
 void RegisterBuiltinLoaders(LoaderRegistry& registry);
-
-/// Stable id of (query, destination table): 32 hex digits, a digest of the exact query
-/// text and the table name (changing either starts a new stream with no checkpoint).
-std::string MakeStreamId(const std::string& query, const std::string& table);
 
 /// Parses an option value of type kBool: true/false/1/0/yes/no/on/off (any case).
 Result<bool> ParseBoolOption(const std::string& value);

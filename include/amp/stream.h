@@ -63,9 +63,9 @@
 #include <variant>
 #include <vector>
 
+#include "amp/checkpoint.h"
 #include "amp/client.h"
 #include "amp/retry.h"
-#include "amp/loader.h"
 #include "amp/status.h"
 #include "amp/types.h"
 

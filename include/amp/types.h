@@ -1,7 +1,8 @@
 // File: amp/types.h
 //
-// Vocabulary of the Amp streaming protocol: block hashes, block ranges as they appear in
-// a batch's app_metadata, and the resume cursor sent in the `amp-resume` header.
+// Vocabulary of the Amp streaming protocol: block numbers and intervals, block hashes,
+// block ranges as they appear in a batch's app_metadata, and the resume cursor sent in the
+// `amp-resume` header.
 // Wire formats: ../shared/reference/amp-protocol.md §2.5 (BlockRange JSON) and §2.6 (cursor).
 #pragma once
 
@@ -18,6 +19,16 @@
 namespace amp {
 
 using BlockNumber = uint64_t;
+
+/// The highest block number: an open end ("every block from here on").
+inline constexpr BlockNumber kMaxBlock = UINT64_MAX;
+
+/// Inclusive block interval [start, end].
+struct BlockInterval {
+  BlockNumber start = 0;
+  BlockNumber end = kMaxBlock;
+  friend bool operator==(const BlockInterval&, const BlockInterval&) = default;
+};
 
 /// \brief A 32-byte block hash. Text form: "0x" + 64 lowercase hex digits.
 struct BlockHash {

@@ -1,13 +1,11 @@
 // The loader framework's shared pieces (amp/loader.h): LoaderRegistry with option-table
-// validation, the built-in loader list, StreamCheckpoint JSON, MakeStreamId, LoadMode names.
+// validation, the built-in loader list, LoadMode names. (Checkpoint records: src/common.)
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
-
-#include <nlohmann/json.hpp>
 
 #include "amp/loader.h"
 #include "loaders/common/secrets.h"
@@ -51,54 +49,6 @@ const char* TypeName(OptionSpec::Type type) {
   return "?";
 }
 
-// --- StreamCheckpoint JSON: the range form of app_metadata (amp-protocol.md §2.5). ---
-
-nlohmann::json RangeToJson(const BlockRange& r) {
-  nlohmann::json j;
-  j["network"] = r.network;
-  j["numbers"] = {{"start", r.start}, {"end", r.end}};
-  j["hash"] = r.hash.ToHex();
-  j["prev_hash"] = r.prev_hash.ToHex();
-  if (r.timestamp) j["timestamp"] = *r.timestamp;
-  return j;
-}
-
-Result<BlockRange> RangeFromJson(const nlohmann::json& j) {
-  if (!j.is_object() || !j.contains("network") || !j["network"].is_string() ||
-      !j.contains("numbers") || !j["numbers"].is_object() ||
-      !j["numbers"].contains("start") || !j["numbers"]["start"].is_number_unsigned() ||
-      !j["numbers"].contains("end") || !j["numbers"]["end"].is_number_unsigned() ||
-      !j.contains("hash") || !j["hash"].is_string() || !j.contains("prev_hash") ||
-      !j["prev_hash"].is_string()) {
-    return Status::Invalid("checkpoint range must be {network, numbers:{start,end}, hash, prev_hash}: ",
-                           j.dump());
-  }
-  BlockRange r;
-  r.network = j["network"].get<std::string>();
-  r.start = j["numbers"]["start"].get<uint64_t>();
-  r.end = j["numbers"]["end"].get<uint64_t>();
-  AMP_ASSIGN_OR_RETURN(r.hash, BlockHash::FromHex(j["hash"].get<std::string>()));
-  AMP_ASSIGN_OR_RETURN(r.prev_hash, BlockHash::FromHex(j["prev_hash"].get<std::string>()));
-  if (j.contains("timestamp")) {
-    if (!j["timestamp"].is_number_unsigned()) {
-      return Status::Invalid("checkpoint range timestamp must be an unsigned integer");
-    }
-    r.timestamp = j["timestamp"].get<uint64_t>();
-  }
-  if (r.start > r.end) return Status::Invalid("checkpoint range ", r.ToString(), " is empty");
-  return r;
-}
-
-// 64-bit FNV-1a; two independent lanes make the 128-bit stream id.
-uint64_t Fnv1a(std::string_view data, uint64_t basis) {
-  uint64_t h = basis;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 }  // namespace
 
 // --- LoadMode. ---
@@ -126,65 +76,6 @@ Result<bool> ParseBoolOption(const std::string& value) {
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
   return Status::Invalid("not a boolean (true/false/1/0/yes/no/on/off)");
-}
-
-// --- StreamCheckpoint. ---
-
-std::string StreamCheckpoint::ToJson() const {
-  nlohmann::json j;
-  j["version"] = 1;
-  j["stream_id"] = stream_id;
-  j["cursor"] = nlohmann::json::parse(cursor.ToJson());
-  j["recent_ranges"] = nlohmann::json::array();
-  for (const auto& r : recent_ranges) j["recent_ranges"].push_back(RangeToJson(r));
-  j["transaction_id"] = transaction_id;
-  return j.dump();
-}
-
-Result<StreamCheckpoint> StreamCheckpoint::FromJson(const std::string& json) {
-  auto fail = [&](const std::string& why) {
-    return WithErrorInfo(Status::Invalid("invalid stream checkpoint: ", why), ErrorClass::kFatal,
-                         "loader", "BAD_CHECKPOINT");
-  };
-  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
-  if (!j.contains("version") || !j["version"].is_number_unsigned() || j["version"].get<uint64_t>() != 1) {
-    return fail("unsupported or missing version (expected 1)");
-  }
-  if (!j.contains("stream_id") || !j["stream_id"].is_string()) return fail("missing stream_id");
-  if (!j.contains("cursor") || !j["cursor"].is_object()) return fail("missing cursor");
-  if (!j.contains("transaction_id") || !j["transaction_id"].is_number_unsigned()) {
-    return fail("missing transaction_id");
-  }
-  StreamCheckpoint cp;
-  cp.stream_id = j["stream_id"].get<std::string>();
-  auto cursor = Cursor::FromJson(j["cursor"].dump());
-  if (!cursor.ok()) return fail(cursor.status().message());
-  cp.cursor = std::move(*cursor);
-  if (j.contains("recent_ranges")) {
-    if (!j["recent_ranges"].is_array()) return fail("recent_ranges is not an array");
-    for (const auto& r : j["recent_ranges"]) {
-      auto range = RangeFromJson(r);
-      if (!range.ok()) return fail(range.status().message());
-      cp.recent_ranges.push_back(std::move(*range));
-    }
-  }
-  cp.transaction_id = j["transaction_id"].get<uint64_t>();
-  return cp;
-}
-
-std::string MakeStreamId(const std::string& query, const std::string& table) {
-  // Length-prefixed so that ("ab", "c") and ("a", "bc") differ.
-  const std::string input = std::to_string(query.size()) + ":" + query + "|" +
-                            std::to_string(table.size()) + ":" + table;
-  const uint64_t lanes[2] = {Fnv1a(input, 0xcbf29ce484222325ULL),
-                             Fnv1a(input, 0x84222325cbf29ce4ULL ^ 0x9e3779b97f4a7c15ULL)};
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint64_t lane : lanes) {
-    for (int shift = 60; shift >= 0; shift -= 4) out.push_back(kDigits[(lane >> shift) & 15]);
-  }
-  return out;
 }
 
 // --- LoaderRegistry. ---

@@ -151,57 +151,6 @@ TEST(LoaderRegistryTest, BuiltinRegistersMemory) {
   EXPECT_THAT(bad.status().message(), HasSubstr("valid options: name, atomic"));
 }
 
-BlockHash Hash(uint8_t b) {
-  BlockHash h;
-  h.bytes.fill(b);
-  return h;
-}
-
-TEST(StreamCheckpointTest, JsonRoundTrip) {
-  StreamCheckpoint cp;
-  cp.stream_id = "abc";
-  cp.cursor.networks["mainnet"] = NetworkCursor{41, Hash(7)};
-  BlockRange r1{"mainnet", 20, 30, Hash(3), Hash(2), std::nullopt};
-  BlockRange r2{"mainnet", 31, 41, Hash(7), Hash(3), 1700000492};
-  cp.recent_ranges = {r1, r2};
-  cp.transaction_id = 99;
-  const std::string json = cp.ToJson();
-  EXPECT_THAT(json, HasSubstr("\"numbers\":{\"end\":30,\"start\":20}"));
-  auto back = StreamCheckpoint::FromJson(json);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(*back, cp);
-
-  StreamCheckpoint empty;
-  auto empty_back = StreamCheckpoint::FromJson(empty.ToJson());
-  ASSERT_TRUE(empty_back.ok());
-  EXPECT_EQ(*empty_back, empty);
-}
-
-TEST(StreamCheckpointTest, RejectsMalformedJson) {
-  for (const std::string bad : {
-           "", "[]", "{\"version\":2,\"stream_id\":\"a\",\"cursor\":{},\"transaction_id\":1}",
-           "{\"version\":1,\"cursor\":{},\"transaction_id\":1}",
-           "{\"version\":1,\"stream_id\":\"a\",\"cursor\":{\"m\":{\"number\":1}},\"transaction_id\":1}",
-           "{\"version\":1,\"stream_id\":\"a\",\"cursor\":{},\"transaction_id\":-1}",
-           "{\"version\":1,\"stream_id\":\"a\",\"cursor\":{},\"transaction_id\":1,\"recent_ranges\":[{}]}",
-       }) {
-    auto st = StreamCheckpoint::FromJson(bad);
-    EXPECT_FALSE(st.ok()) << bad;
-  }
-}
-
-TEST(MakeStreamIdTest, StableDistinctDigest) {
-  const std::string id = MakeStreamId("SELECT 1", "t");
-  EXPECT_EQ(id.size(), 32u);
-  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
-  EXPECT_EQ(id, MakeStreamId("SELECT 1", "t"));
-  // Pinned: checkpoints are keyed by this value, so it must never change between builds.
-  EXPECT_EQ(id, "b8f32f39b146313d22a4504a0087b199");
-  EXPECT_NE(id, MakeStreamId("SELECT 1", "u"));
-  EXPECT_NE(id, MakeStreamId("SELECT 1 ", "t"));
-  EXPECT_NE(MakeStreamId("ab", "c"), MakeStreamId("a", "bc"));
-}
-
 TEST(ParseBoolOptionTest, Values) {
   for (const char* t : {"true", "TRUE", "1", "yes", "on"}) EXPECT_TRUE(*ParseBoolOption(t)) << t;
   for (const char* f : {"false", "0", "No", "off"}) EXPECT_FALSE(*ParseBoolOption(f)) << f;

@@ -258,7 +258,7 @@ Result<PreparedPlan> Prepare(const LoadJob& job, LoaderSession& session, bool wr
   std::optional<StreamCheckpoint> live;
   if (!fresh) {
     AMP_ASSIGN_OR_RETURN(auto ranges,
-                         session.LoadCheckpoints(parallel::PartitionStreamPrefix(plan.job_id)));
+                         session.LoadCheckpoints(PartitionProgress::StreamIdPrefix(plan.job_id)));
     for (const auto& cp : ranges) {
       for (const auto& r : cp.recent_ranges) {
         if (r.end + 1 > r.start) done.push_back({r.start, r.end + 1});
@@ -266,7 +266,7 @@ Result<PreparedPlan> Prepare(const LoadJob& job, LoaderSession& session, bool wr
     }
     done = parallel::Normalize(std::move(done));
     if (plan.hybrid) {
-      AMP_ASSIGN_OR_RETURN(handoff, session.LoadCheckpoint(parallel::PlanStreamId(plan.job_id)));
+      AMP_ASSIGN_OR_RETURN(handoff, session.LoadCheckpoint(HandoffRecord::StreamId(plan.job_id)));
       AMP_ASSIGN_OR_RETURN(live, session.LoadCheckpoint(plan.job_id));
     }
   }
@@ -287,7 +287,7 @@ Result<PreparedPlan> Prepare(const LoadJob& job, LoaderSession& session, bool wr
     if (stop.stop_requested()) return Status::Cancelled("[parallel] stopped");
     AMP_ASSIGN_OR_RETURN(auto head, DetectHead(*job.client, config, stop));
     StreamCheckpoint record;
-    record.stream_id = parallel::PlanStreamId(plan.job_id);
+    record.stream_id = HandoffRecord::StreamId(plan.job_id);
     if (head) {
       plan.network = head->network;
       plan.head = NetworkCursor{head->number, head->hash};
@@ -602,7 +602,7 @@ class ParallelRun {
     if (retry) {
       // A failed Commit may still have applied: continue from what the destination holds.
       AMP_ASSIGN_OR_RETURN(auto durable, session->LoadCheckpoint(
-                                             parallel::PartitionStreamId(prepared_.plan.job_id, p.start)));
+                                             PartitionProgress::StreamId(prepared_.plan.job_id, p.start)));
       if (durable && !durable->recent_ranges.empty()) {
         const BlockNumber through = durable->recent_ranges.front().end;
         if (through + 1 > state.next) {
@@ -736,7 +736,7 @@ class ParallelRun {
     range.start = state.next;
     range.end = through;
     StreamCheckpoint checkpoint;
-    checkpoint.stream_id = parallel::PartitionStreamId(prepared_.plan.job_id, p.start);
+    checkpoint.stream_id = PartitionProgress::StreamId(prepared_.plan.job_id, p.start);
     BlockRange covered = range;
     covered.start = p.start;
     checkpoint.recent_ranges.push_back(covered);

@@ -6,7 +6,6 @@
 #include "parallel/partition_planner.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <string>
 
 namespace amp::parallel {
@@ -90,15 +89,5 @@ std::vector<PartitionPlan> PlanPartitions(const std::vector<BlockSpan>& gaps, in
   }
   return out;
 }
-
-std::string PartitionStreamPrefix(const std::string& job_id) { return job_id + "/range/"; }
-
-std::string PartitionStreamId(const std::string& job_id, BlockNumber start) {
-  char digits[32];
-  std::snprintf(digits, sizeof(digits), "%020llu", static_cast<unsigned long long>(start));
-  return PartitionStreamPrefix(job_id) + digits;
-}
-
-std::string PlanStreamId(const std::string& job_id) { return job_id + "/plan"; }
 
 }  // namespace amp::parallel

@@ -43,12 +43,4 @@ std::vector<PartitionPlan> PlanPartitions(const std::vector<BlockSpan>& gaps, in
 uint64_t CountPartitions(const std::vector<BlockSpan>& gaps, int num_workers,
                          std::optional<uint64_t> partition_size);
 
-/// Checkpoint stream id of a partition starting at `start`: "<job_id>/range/<start>" with
-/// `start` zero-padded to 20 digits, so ids sort in block order.
-std::string PartitionStreamId(const std::string& job_id, BlockNumber start);
-/// "<job_id>/range/" (the prefix of every PartitionStreamId of the job).
-std::string PartitionStreamPrefix(const std::string& job_id);
-/// Checkpoint stream id of the hybrid hand-off record: "<job_id>/plan".
-std::string PlanStreamId(const std::string& job_id);
-
 }  // namespace amp::parallel

@@ -170,16 +170,5 @@ TEST(PartitionPlanner, CountPartitionsWithoutBuildingThem) {
   EXPECT_EQ(CountPartitions({{0, kMax}}, 256, std::nullopt), 256u);
 }
 
-TEST(PartitionPlanner, StreamIds) {
-  EXPECT_EQ(PartitionStreamId("job1", 0), "job1/range/00000000000000000000");
-  EXPECT_EQ(PartitionStreamId("job1", 250000), "job1/range/00000000000000250000");
-  EXPECT_EQ(PartitionStreamId("j", kMax), "j/range/18446744073709551615");
-  EXPECT_EQ(PartitionStreamPrefix("job1"), "job1/range/");
-  EXPECT_EQ(PlanStreamId("job1"), "job1/plan");
-  // Ids sort in block order.
-  EXPECT_LT(PartitionStreamId("j", 9), PartitionStreamId("j", 10));
-  EXPECT_EQ(PartitionStreamId("j", 10).rfind(PartitionStreamPrefix("j"), 0), 0u);
-}
-
 }  // namespace
 }  // namespace amp::parallel

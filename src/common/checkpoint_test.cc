@@ -1,0 +1,186 @@
+#include "amp/checkpoint.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace amp {
+namespace {
+
+using ::testing::HasSubstr;
+
+BlockHash Hash(uint8_t b) {
+  BlockHash h;
+  h.bytes.fill(b);
+  return h;
+}
+
+TEST(StreamCheckpointTest, JsonRoundTrip) {
+  StreamCheckpoint cp;
+  cp.stream_id = "abc";
+  cp.cursor.networks["mainnet"] = NetworkCursor{41, Hash(7)};
+  BlockRange r1{"mainnet", 20, 30, Hash(3), Hash(2), std::nullopt};
+  BlockRange r2{"mainnet", 31, 41, Hash(7), Hash(3), 1700000492};
+  cp.recent_ranges = {r1, r2};
+  cp.transaction_id = 99;
+  const std::string json = cp.ToJson();
+  EXPECT_THAT(json, HasSubstr("\"numbers\":{\"end\":30,\"start\":20}"));
+  auto back = StreamCheckpoint::FromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, cp);
+
+  StreamCheckpoint empty;
+  auto empty_back = StreamCheckpoint::FromJson(empty.ToJson());
+  ASSERT_TRUE(empty_back.ok());
+  EXPECT_EQ(*empty_back, empty);
+}
+
+TEST(StreamCheckpointTest, RejectsMalformedJson) {
+  for (const std::string bad : {
+           "", "[]", "{\"version\":2,\"stream_id\":\"a\",\"cursor\":{},\"transaction_id\":1}",
+           "{\"version\":1,\"cursor\":{},\"transaction_id\":1}",
+           "{\"version\":1,\"stream_id\":\"a\",\"cursor\":{\"m\":{\"number\":1}},\"transaction_id\":1}",
+           "{\"version\":1,\"stream_id\":\"a\",\"cursor\":{},\"transaction_id\":-1}",
+           "{\"version\":1,\"stream_id\":\"a\",\"cursor\":{},\"transaction_id\":1,\"recent_ranges\":[{}]}",
+       }) {
+    auto st = StreamCheckpoint::FromJson(bad);
+    EXPECT_FALSE(st.ok()) << bad;
+  }
+}
+
+TEST(MakeStreamIdTest, StableDistinctDigest) {
+  const std::string id = MakeStreamId("SELECT 1", "t");
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(id, MakeStreamId("SELECT 1", "t"));
+  // Pinned: checkpoints are keyed by this value, so it must never change between builds.
+  EXPECT_EQ(id, "b8f32f39b146313d22a4504a0087b199");
+  EXPECT_NE(id, MakeStreamId("SELECT 1", "u"));
+  EXPECT_NE(id, MakeStreamId("SELECT 1 ", "t"));
+  EXPECT_NE(MakeStreamId("ab", "c"), MakeStreamId("a", "bc"));
+}
+
+// Rows exactly as the release before typed records wrote them (StreamCheckpoint JSON,
+// nlohmann's sorted keys): every destination holds rows like these, and the typed records
+// must read them and write them back byte for byte.
+const std::string kZeroHash = "0x" + std::string(64, '0');
+const std::string kHash7 = "0x" + std::string(64, '7');
+
+std::string OldPartitionRow() {
+  return R"({"cursor":{},"recent_ranges":[{"hash":")" + kZeroHash +
+         R"(","network":"anvil","numbers":{"end":249,"start":100},"prev_hash":")" + kZeroHash +
+         R"("}],"stream_id":"job1/range/00000000000000000100","transaction_id":3,"version":1})";
+}
+
+std::string OldHandoffRow() {
+  return R"({"cursor":{"anvil":{"hash":")" + kHash7 +
+         R"(","number":800}},"recent_ranges":[{"hash":")" + kHash7 +
+         R"(","network":"anvil","numbers":{"end":1000,"start":0},"prev_hash":")" + kZeroHash +
+         R"("}],"stream_id":"job1/plan","transaction_id":0,"version":1})";
+}
+
+TEST(PartitionProgressTest, ReadsAndRewritesTheStoredShape) {
+  auto row = StreamCheckpoint::FromJson(OldPartitionRow());
+  ASSERT_TRUE(row.ok()) << row.status().ToString();
+  auto progress = PartitionProgress::FromCheckpoint(*row);
+  ASSERT_TRUE(progress.ok()) << progress.status().ToString();
+  EXPECT_EQ(progress->job, "job1");
+  EXPECT_EQ(progress->start, 100u);
+  EXPECT_EQ(progress->done_through, 249u);
+  EXPECT_EQ(progress->network, "anvil");
+  EXPECT_EQ(progress->transaction_id, 3u);
+
+  auto again = progress->ToCheckpoint();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *row);
+  EXPECT_EQ(again->ToJson(), OldPartitionRow());
+}
+
+TEST(PartitionProgressTest, RoundTripsAndKeysSortByBlock) {
+  PartitionProgress p{.job = "j", .start = 10, .done_through = 10, .network = "", .transaction_id = 1};
+  auto row = p.ToCheckpoint();
+  ASSERT_TRUE(row.ok());
+  auto back = StreamCheckpoint::FromJson(row->ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  auto decoded = PartitionProgress::FromCheckpoint(*back);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, p);
+
+  constexpr BlockNumber kMax = UINT64_MAX;
+  EXPECT_EQ(PartitionProgress::StreamId("job1", 0), "job1/range/00000000000000000000");
+  EXPECT_EQ(PartitionProgress::StreamId("job1", 250000), "job1/range/00000000000000250000");
+  EXPECT_EQ(PartitionProgress::StreamId("j", kMax), "j/range/18446744073709551615");
+  EXPECT_EQ(PartitionProgress::StreamIdPrefix("job1"), "job1/range/");
+  EXPECT_LT(PartitionProgress::StreamId("j", 9), PartitionProgress::StreamId("j", 10));
+  EXPECT_EQ(PartitionProgress::StreamId("j", 10).rfind(PartitionProgress::StreamIdPrefix("j"), 0), 0u);
+}
+
+TEST(PartitionProgressTest, RefusesRowsOfAnotherMeaning) {
+  auto stream_row = StreamCheckpoint::FromJson(OldPartitionRow());
+  ASSERT_TRUE(stream_row.ok());
+  StreamCheckpoint live = *stream_row;
+  live.stream_id = "job1";
+  StreamCheckpoint two_ranges = *stream_row;
+  two_ranges.recent_ranges.push_back(two_ranges.recent_ranges.front());
+  StreamCheckpoint off_key = *stream_row;
+  off_key.recent_ranges.front().start = 101;
+  for (const auto& bad : {live, two_ranges, off_key}) {
+    auto st = PartitionProgress::FromCheckpoint(bad).status();
+    EXPECT_TRUE(st.IsInvalid()) << bad.ToJson();
+    EXPECT_EQ(ClassOf(st), ErrorClass::kFatal);
+    EXPECT_THAT(st.message(), HasSubstr(bad.stream_id));
+  }
+  EXPECT_FALSE((PartitionProgress{.job = "j", .start = 5, .done_through = 4}).ToCheckpoint().ok());
+}
+
+TEST(HandoffRecordTest, ReadsAndRewritesTheStoredShape) {
+  auto row = StreamCheckpoint::FromJson(OldHandoffRow());
+  ASSERT_TRUE(row.ok()) << row.status().ToString();
+  auto record = HandoffRecord::FromCheckpoint(*row);
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  EXPECT_EQ(record->job, "job1");
+  EXPECT_EQ(record->network, "anvil");
+  ASSERT_TRUE(record->head.has_value());
+  EXPECT_EQ(record->head->number, 1000u);
+  EXPECT_EQ(record->head->hash.ToHex(), kHash7);
+  EXPECT_EQ(record->from, 0u);
+  ASSERT_TRUE(record->handoff.has_value());
+  EXPECT_EQ(record->handoff->number, 800u);
+
+  auto again = record->ToCheckpoint();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->ToJson(), OldHandoffRow());
+  EXPECT_EQ(HandoffRecord::StreamId("job1"), "job1/plan");
+}
+
+TEST(HandoffRecordTest, RoundTripsEveryShapeThePlannerWrites) {
+  HandoffRecord empty_source{.job = "j"};
+  HandoffRecord no_handoff{.job = "j", .network = "anvil", .head = NetworkCursor{5, Hash(1)}, .from = 5};
+  HandoffRecord unnamed{.job = "j", .network = "", .head = NetworkCursor{9, BlockHash{}},
+                        .from = 0, .handoff = NetworkCursor{4, Hash(2)}};
+  for (const auto& record : {empty_source, no_handoff, unnamed}) {
+    auto row = record.ToCheckpoint();
+    ASSERT_TRUE(row.ok()) << row.status().ToString();
+    auto back = StreamCheckpoint::FromJson(row->ToJson());
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    auto decoded = HandoffRecord::FromCheckpoint(*back);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_EQ(*decoded, record);
+  }
+  EXPECT_FALSE((HandoffRecord{.job = "j", .handoff = NetworkCursor{1, Hash(1)}}).ToCheckpoint().ok());
+  EXPECT_FALSE(
+      (HandoffRecord{.job = "j", .head = NetworkCursor{1, Hash(1)}, .from = 2}).ToCheckpoint().ok());
+
+  auto row = no_handoff.ToCheckpoint();
+  ASSERT_TRUE(row.ok());
+  StreamCheckpoint not_a_plan = *row;
+  not_a_plan.stream_id = "j/range/00000000000000000005";
+  EXPECT_FALSE(HandoffRecord::FromCheckpoint(not_a_plan).ok());
+  StreamCheckpoint other_network = *row;
+  other_network.cursor.networks["base"] = NetworkCursor{3, Hash(3)};
+  EXPECT_FALSE(HandoffRecord::FromCheckpoint(other_network).ok());
+}
+
+}  // namespace
+}  // namespace amp

@@ -79,7 +79,6 @@ Result<ConnectionUri> Parse(const std::string& text) {
     AMP_RETURN_NOT_OK(ParseQuery(rest.substr(q + 1), &uri.query));
     rest = rest.substr(0, q);
   }
-  AMP_ASSIGN_OR_RETURN(uri.location, PercentDecode(rest, "the location"));
   std::string authority = rest;
   if (const size_t slash = rest.find('/'); slash != std::string::npos) {
     uri.has_path = true;
@@ -99,6 +98,8 @@ Result<ConnectionUri> Parse(const std::string& text) {
   AMP_RETURN_NOT_OK(SplitHostPort(authority, &host, &port));
   AMP_ASSIGN_OR_RETURN(uri.host, PercentDecode(host, "the host"));
   AMP_ASSIGN_OR_RETURN(uri.port, PercentDecode(port, "the port"));
+  // Last: an error in a named part above says which part.
+  AMP_ASSIGN_OR_RETURN(uri.location, PercentDecode(rest, "the location"));
   return uri;
 }
 

@@ -1,7 +1,6 @@
 #include "loaders/common/connection_uri.h"
 
-#include <algorithm>
-#include <cctype>
+#include "common/ascii.h"
 
 namespace amp::loaders {
 namespace {
@@ -15,12 +14,6 @@ int HexDigit(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
 }
 
 // Splits "host[:port]" or "[v6]:port"; both parts still encoded.
@@ -73,7 +66,7 @@ Result<ConnectionUri> Parse(const std::string& text) {
   if (sep == std::string::npos || sep == 0) {
     return Status::Invalid("not a connection URI (scheme://...)");
   }
-  uri.scheme = Lower(text.substr(0, sep));
+  uri.scheme = AsciiLower(text.substr(0, sep));
   std::string rest = text.substr(sep + 3);
   if (const size_t q = rest.find('?'); q != std::string::npos) {
     AMP_RETURN_NOT_OK(ParseQuery(rest.substr(q + 1), &uri.query));

@@ -19,6 +19,7 @@
 #include <set>
 #include <utility>
 
+#include "loaders/common/value_codec.h"
 #include "loaders/postgres/pg_connection.h"
 #include "loaders/postgres/pg_error.h"
 
@@ -26,6 +27,17 @@ namespace amp::postgres {
 namespace {
 
 using arrow::Type;
+using loaders::AppendFromJson;
+using loaders::CheckJsonReadable;
+using loaders::JsonValue;
+using loaders::kPostgresJsonb;
+using loaders::ListValueBuilder;
+using loaders::ParseJson;
+using loaders::Rescaled;
+using loaders::RescaleByPowerOfTen;
+using loaders::StartList;
+using loaders::ToTwosComplement;
+using loaders::WideUInt;
 
 constexpr const char* kBlockStart = "_amp_block_start";
 constexpr const char* kBlockEnd = "_amp_block_end";
@@ -76,50 +88,8 @@ Result<int64_t> MicrosToUnit(int64_t us, arrow::TimeUnit::type unit, const arrow
 // ---------------------------------------------------------------------------------------
 // Exact numeric -> scaled integer.
 
-constexpr int kNumLimbs = 6;  // 384 bits: a Decimal256 plus headroom for the arithmetic
-
-struct BigUInt {
-  uint64_t limbs[kNumLimbs] = {};
-  int n = 0;  // used limbs (no zero top limb)
-
-  // *this = *this * m + add; false on overflow.
-  bool MulAdd(uint64_t m, uint64_t add) {
-    unsigned __int128 carry = add;
-    for (int k = 0; k < n; ++k) {
-      unsigned __int128 p = static_cast<unsigned __int128>(limbs[k]) * m + carry;
-      limbs[k] = static_cast<uint64_t>(p);
-      carry = p >> 64;
-    }
-    if (carry != 0) {
-      if (n == kNumLimbs) return false;
-      limbs[n++] = static_cast<uint64_t>(carry);
-    }
-    return true;
-  }
-  // Divides by d; returns the remainder.
-  uint64_t Div(uint64_t d) {
-    unsigned __int128 rem = 0;
-    for (int k = n - 1; k >= 0; --k) {
-      unsigned __int128 cur = (rem << 64) | limbs[k];
-      limbs[k] = static_cast<uint64_t>(cur / d);
-      rem = cur % d;
-    }
-    while (n > 0 && limbs[n - 1] == 0) --n;
-    return static_cast<uint64_t>(rem);
-  }
-  int BitLength() const { return n == 0 ? 0 : 64 * (n - 1) + std::bit_width(limbs[n - 1]); }
-};
-
-// 10^0 .. 10^19 (the powers of ten that fit in 64 bits).
-constexpr std::array<uint64_t, 20> kPow10 = [] {
-  std::array<uint64_t, 20> p{};
-  p[0] = 1;
-  for (size_t k = 1; k < p.size(); ++k) p[k] = p[k - 1] * 10;
-  return p;
-}();
-
 // The numeric binary value as sign * magnitude * 10^-scale, exactly.
-Status DecodeNumeric(const uint8_t* p, int32_t len, int32_t scale, BigUInt* magnitude,
+Status DecodeNumeric(const uint8_t* p, int32_t len, int32_t scale, WideUInt* magnitude,
                      bool* negative) {
   if (len < 8) return Status::Invalid("a numeric field of ", len, " bytes");
   const int ndigits = static_cast<int16_t>(Be16(p));
@@ -134,7 +104,7 @@ Status DecodeNumeric(const uint8_t* p, int32_t len, int32_t scale, BigUInt* magn
   }
   if (sign != 0 && sign != 0x4000) return Status::Invalid("numeric sign word ", sign);
   *negative = sign == 0x4000;
-  *magnitude = BigUInt();
+  *magnitude = WideUInt();
   const Status overflow = Status::Invalid("numeric value is too large");
   for (int k = 0; k < ndigits; ++k) {
     const uint16_t digit = Be16(p + 8 + 2 * k);
@@ -142,659 +112,14 @@ Status DecodeNumeric(const uint8_t* p, int32_t len, int32_t scale, BigUInt* magn
     if (!magnitude->MulAdd(10000, digit)) return overflow;
   }
   // magnitude * 10000^(weight - ndigits + 1) * 10^scale
-  int64_t exponent = 4 * (int64_t{weight} - ndigits + 1) + scale;
-  while (exponent > 0 && magnitude->n > 0) {
-    const int step = static_cast<int>(std::min<int64_t>(exponent, 19));
-    if (!magnitude->MulAdd(kPow10[step], 0)) return overflow;
-    exponent -= step;
-  }
-  while (exponent < 0 && magnitude->n > 0) {
-    const int step = static_cast<int>(std::min<int64_t>(-exponent, 19));
-    if (magnitude->Div(kPow10[step]) != 0) {
+  switch (RescaleByPowerOfTen(magnitude, 4 * (int64_t{weight} - ndigits + 1) + scale)) {
+    case Rescaled::kExact: break;
+    case Rescaled::kOverflow: return overflow;
+    case Rescaled::kDigitsLost:
       return Status::Invalid("numeric value has more than ", scale, " fractional digits");
-    }
-    exponent += step;
   }
   if (magnitude->n == 0) *negative = false;
   return Status::OK();
-}
-
-// Little-endian two's complement of `width` bytes; false when it does not fit.
-bool ToTwosComplement(const BigUInt& magnitude, bool negative, int width, uint8_t* out) {
-  if (magnitude.BitLength() > width * 8 - 1) return false;
-  uint64_t words[kNumLimbs] = {};
-  std::copy(magnitude.limbs, magnitude.limbs + magnitude.n, words);
-  if (negative) {
-    bool carry = true;
-    for (uint64_t& w : words) {
-      w = ~w;
-      if (carry) {
-        ++w;
-        carry = w == 0;
-      }
-    }
-  }
-  std::memcpy(out, words, width);  // little-endian host (x86-64, aarch64)
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------
-// A minimal JSON reader for jsonb text: numbers are kept as their text so decimals and
-// 64-bit integers come back exactly.
-
-struct JsonValue {
-  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
-  Kind kind = Kind::kNull;
-  bool boolean = false;
-  std::string text;  // kNumber: as written; kString: decoded
-  std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
-};
-
-class JsonParser {
- public:
-  explicit JsonParser(std::string_view text) : s_(text) {}
-
-  Result<JsonValue> Parse() {
-    JsonValue v;
-    AMP_RETURN_NOT_OK(Value(&v, 0));
-    SkipSpace();
-    if (pos_ != s_.size()) return Error("trailing characters");
-    return v;
-  }
-
- private:
-  Status Error(const std::string& what) const {
-    return Status::Invalid("malformed jsonb text (", what, " at offset ", pos_, ")");
-  }
-  void SkipSpace() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-  bool Literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
-    return true;
-  }
-  Status Value(JsonValue* v, int depth) {
-    if (depth > 256) return Error("nesting too deep");
-    SkipSpace();
-    if (pos_ >= s_.size()) return Error("unexpected end");
-    const char c = s_[pos_];
-    if (c == '{') {
-      v->kind = JsonValue::Kind::kObject;
-      ++pos_;
-      SkipSpace();
-      if (pos_ < s_.size() && s_[pos_] == '}') {
-        ++pos_;
-        return Status::OK();
-      }
-      while (true) {
-        SkipSpace();
-        std::string key;
-        AMP_RETURN_NOT_OK(String(&key));
-        SkipSpace();
-        if (pos_ >= s_.size() || s_[pos_] != ':') return Error("expected ':'");
-        ++pos_;
-        JsonValue member;
-        AMP_RETURN_NOT_OK(Value(&member, depth + 1));
-        v->members.emplace_back(std::move(key), std::move(member));
-        SkipSpace();
-        if (pos_ < s_.size() && s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < s_.size() && s_[pos_] == '}') {
-          ++pos_;
-          return Status::OK();
-        }
-        return Error("expected ',' or '}'");
-      }
-    }
-    if (c == '[') {
-      v->kind = JsonValue::Kind::kArray;
-      ++pos_;
-      SkipSpace();
-      if (pos_ < s_.size() && s_[pos_] == ']') {
-        ++pos_;
-        return Status::OK();
-      }
-      while (true) {
-        JsonValue item;
-        AMP_RETURN_NOT_OK(Value(&item, depth + 1));
-        v->items.push_back(std::move(item));
-        SkipSpace();
-        if (pos_ < s_.size() && s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < s_.size() && s_[pos_] == ']') {
-          ++pos_;
-          return Status::OK();
-        }
-        return Error("expected ',' or ']'");
-      }
-    }
-    if (c == '"') {
-      v->kind = JsonValue::Kind::kString;
-      return String(&v->text);
-    }
-    if (Literal("null")) {
-      v->kind = JsonValue::Kind::kNull;
-      return Status::OK();
-    }
-    if (Literal("true")) {
-      v->kind = JsonValue::Kind::kBool;
-      v->boolean = true;
-      return Status::OK();
-    }
-    if (Literal("false")) {
-      v->kind = JsonValue::Kind::kBool;
-      v->boolean = false;
-      return Status::OK();
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      const size_t start = pos_;
-      ++pos_;
-      while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) ||
-                                  s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E' ||
-                                  s_[pos_] == '+' || s_[pos_] == '-')) {
-        ++pos_;
-      }
-      v->kind = JsonValue::Kind::kNumber;
-      v->text = std::string(s_.substr(start, pos_ - start));
-      return Status::OK();
-    }
-    return Error("unexpected character");
-  }
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-  Status Hex4(uint32_t* out) {
-    if (pos_ + 4 > s_.size()) return Error("short \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[pos_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= static_cast<uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        v |= static_cast<uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        v |= static_cast<uint32_t>(c - 'A' + 10);
-      } else {
-        return Error("bad \\u escape");
-      }
-    }
-    *out = v;
-    return Status::OK();
-  }
-  Status String(std::string* out) {
-    if (pos_ >= s_.size() || s_[pos_] != '"') return Error("expected a string");
-    ++pos_;
-    while (true) {
-      const size_t run = pos_;
-      while (pos_ < s_.size() && s_[pos_] != '"' && s_[pos_] != '\\') ++pos_;
-      out->append(s_.data() + run, pos_ - run);
-      if (pos_ >= s_.size()) return Error("unterminated string");
-      if (s_[pos_] == '"') {
-        ++pos_;
-        return Status::OK();
-      }
-      ++pos_;  // backslash
-      if (pos_ >= s_.size()) return Error("unterminated escape");
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
-        case 'u': {
-          uint32_t cp;
-          AMP_RETURN_NOT_OK(Hex4(&cp));
-          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(pos_, 2) == "\\u") {
-            pos_ += 2;
-            uint32_t low;
-            AMP_RETURN_NOT_OK(Hex4(&low));
-            if (low < 0xDC00 || low >= 0xE000) return Error("unpaired surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default: return Error("bad escape");
-      }
-    }
-  }
-
-  std::string_view s_;
-  size_t pos_ = 0;
-};
-
-// Days since 1970-01-01 of a proleptic Gregorian date (inverse of the writer's
-// CivilFromDays).
-int64_t DaysFromCivil(int64_t y, int m, int d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = FloorDiv(y, 400);
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-bool ParseFixedDigits(std::string_view s, size_t* pos, int n, int64_t* out) {
-  if (*pos + n > s.size()) return false;
-  int64_t v = 0;
-  for (int k = 0; k < n; ++k) {
-    const char c = s[*pos + k];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  *pos += n;
-  *out = v;
-  return true;
-}
-
-// "[-]YYYY-MM-DD" (as the writer's AppendDate prints it) -> days since 1970-01-01.
-bool ParseIsoDate(std::string_view s, size_t* pos, int64_t* days) {
-  bool negative = false;
-  if (*pos < s.size() && s[*pos] == '-') {
-    negative = true;
-    ++*pos;
-  }
-  size_t digits = 0;
-  while (*pos + digits < s.size() && std::isdigit(static_cast<unsigned char>(s[*pos + digits]))) {
-    ++digits;
-  }
-  if (digits == 0 || digits > 18) return false;
-  int64_t year, month, day;
-  if (!ParseFixedDigits(s, pos, static_cast<int>(digits), &year)) return false;
-  if (negative) year = -year;
-  if (*pos >= s.size() || s[(*pos)++] != '-') return false;
-  if (!ParseFixedDigits(s, pos, 2, &month) || month < 1 || month > 12) return false;
-  if (*pos >= s.size() || s[(*pos)++] != '-') return false;
-  if (!ParseFixedDigits(s, pos, 2, &day) || day < 1 || day > 31) return false;
-  *days = DaysFromCivil(year, static_cast<int>(month), static_cast<int>(day));
-  return true;
-}
-
-// "HH:MM:SS[.fraction]" -> units of `unit` since midnight.
-bool ParseIsoClock(std::string_view s, size_t* pos, arrow::TimeUnit::type unit, int64_t* out) {
-  int64_t h, m, sec;
-  if (!ParseFixedDigits(s, pos, 2, &h) || *pos >= s.size() || s[(*pos)++] != ':' ||
-      !ParseFixedDigits(s, pos, 2, &m) || *pos >= s.size() || s[(*pos)++] != ':' ||
-      !ParseFixedDigits(s, pos, 2, &sec) || h > 24 || m > 59 || sec > 60) {
-    return false;
-  }
-  int64_t frac = 0;
-  int frac_digits = 0;
-  if (*pos < s.size() && s[*pos] == '.') {
-    ++*pos;
-    while (*pos < s.size() && std::isdigit(static_cast<unsigned char>(s[*pos]))) {
-      if (frac_digits == UnitDigits(unit)) return false;  // finer than the unit
-      frac = frac * 10 + (s[*pos] - '0');
-      ++frac_digits;
-      ++*pos;
-    }
-    if (frac_digits == 0) return false;
-  }
-  frac *= static_cast<int64_t>(kPow10[UnitDigits(unit) - frac_digits]);
-  *out = (h * 3600 + m * 60 + sec) * UnitsPerSecond(unit) + frac;
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------
-// JSON -> Arrow builders (jsonb columns).
-
-Status CheckJsonType(const arrow::DataType& type) {
-  switch (type.id()) {
-    case Type::NA:
-    case Type::BOOL:
-    case Type::INT8:
-    case Type::INT16:
-    case Type::INT32:
-    case Type::INT64:
-    case Type::UINT8:
-    case Type::UINT16:
-    case Type::UINT32:
-    case Type::UINT64:
-    case Type::HALF_FLOAT:
-    case Type::FLOAT:
-    case Type::DOUBLE:
-    case Type::DECIMAL32:
-    case Type::DECIMAL64:
-    case Type::DECIMAL128:
-    case Type::DECIMAL256:
-    case Type::STRING:
-    case Type::LARGE_STRING:
-    case Type::STRING_VIEW:
-    case Type::BINARY:
-    case Type::LARGE_BINARY:
-    case Type::BINARY_VIEW:
-    case Type::FIXED_SIZE_BINARY:
-    case Type::TIMESTAMP:
-    case Type::DATE32:
-    case Type::DATE64:
-    case Type::TIME32:
-    case Type::TIME64: return Status::OK();
-    case Type::LIST:
-    case Type::LARGE_LIST:
-    case Type::FIXED_SIZE_LIST:
-    case Type::LIST_VIEW:
-    case Type::LARGE_LIST_VIEW: return CheckJsonType(*type.field(0)->type());
-    case Type::STRUCT: {
-      std::set<std::string> names;
-      for (const auto& field : type.fields()) {
-        if (!names.insert(field->name()).second) {
-          return Status::NotImplemented("struct ", type.ToString(), " has two fields named \"",
-                                        field->name(), "\" (jsonb keeps one key)");
-        }
-        AMP_RETURN_NOT_OK(CheckJsonType(*field->type()));
-      }
-      return Status::OK();
-    }
-    default:
-      return Status::NotImplemented("cannot read ", type.ToString(), " back from jsonb");
-  }
-}
-
-Status JsonMismatch(const JsonValue& v, const arrow::DataType& type) {
-  static const char* kKinds[] = {"null", "boolean", "number", "string", "array", "object"};
-  return Status::Invalid("jsonb ", kKinds[static_cast<int>(v.kind)],
-                         v.kind == JsonValue::Kind::kNumber || v.kind == JsonValue::Kind::kString
-                             ? " " + v.text.substr(0, 64)
-                             : std::string(),
-                         " does not fit ", type.ToString());
-}
-
-template <typename T>
-bool ParseNumberText(const std::string& text, T* out) {
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-template <typename BuilderT, typename CType>
-Status AppendJsonInt(const JsonValue& v, const arrow::DataType& type, arrow::ArrayBuilder* b) {
-  CType value;
-  if (v.kind != JsonValue::Kind::kNumber || !ParseNumberText(v.text, &value)) {
-    return JsonMismatch(v, type);
-  }
-  return static_cast<BuilderT*>(b)->Append(value);
-}
-
-template <typename F>
-bool ParseJsonFloat(const JsonValue& v, F* out) {
-  if (v.kind == JsonValue::Kind::kString) {
-    // The writer spells non-finite values as strings (JSON has no literal for them).
-    if (v.text == "NaN") *out = std::numeric_limits<F>::quiet_NaN();
-    else if (v.text == "Infinity") *out = std::numeric_limits<F>::infinity();
-    else if (v.text == "-Infinity") *out = -std::numeric_limits<F>::infinity();
-    else return false;
-    return true;
-  }
-  return v.kind == JsonValue::Kind::kNumber && ParseNumberText(v.text, out);
-}
-
-Status AppendJsonDecimal(const JsonValue& v, const arrow::DataType& type, arrow::ArrayBuilder* b) {
-  if (v.kind != JsonValue::Kind::kNumber) return JsonMismatch(v, type);
-  // The number text -> sign * digits * 10^exponent, then exact rescaling via numeric math.
-  const auto& dec = static_cast<const arrow::DecimalType&>(type);
-  const std::string& t = v.text;
-  size_t pos = 0;
-  bool negative = false;
-  if (pos < t.size() && (t[pos] == '-' || t[pos] == '+')) negative = t[pos++] == '-';
-  BigUInt magnitude;
-  int64_t exponent = 0;
-  bool any_digit = false, after_point = false;
-  for (; pos < t.size(); ++pos) {
-    const char c = t[pos];
-    if (c >= '0' && c <= '9') {
-      any_digit = true;
-      if (!magnitude.MulAdd(10, static_cast<uint64_t>(c - '0'))) {
-        return Inexact("jsonb number " + t.substr(0, 64), type);
-      }
-      if (after_point) --exponent;
-    } else if (c == '.' && !after_point) {
-      after_point = true;
-    } else {
-      break;
-    }
-  }
-  if (pos < t.size() && (t[pos] == 'e' || t[pos] == 'E')) {
-    int64_t e = 0;
-    std::string rest = t.substr(pos + 1);
-    if (!rest.empty() && rest[0] == '+') rest.erase(0, 1);
-    if (!ParseNumberText(rest, &e) || e > 1000 || e < -1000) return JsonMismatch(v, type);
-    exponent += e;
-    pos = t.size();
-  }
-  if (!any_digit || pos != t.size()) return JsonMismatch(v, type);
-  exponent += dec.scale();
-  while (exponent > 0 && magnitude.n > 0) {
-    const int step = static_cast<int>(std::min<int64_t>(exponent, 19));
-    if (!magnitude.MulAdd(kPow10[step], 0)) return Inexact("jsonb number " + t, type);
-    exponent -= step;
-  }
-  while (exponent < 0 && magnitude.n > 0) {
-    const int step = static_cast<int>(std::min<int64_t>(-exponent, 19));
-    if (magnitude.Div(kPow10[step]) != 0) return Inexact("jsonb number " + t, type);
-    exponent += step;
-  }
-  uint8_t bytes[32];
-  if (!ToTwosComplement(magnitude, negative && magnitude.n > 0, dec.byte_width(), bytes)) {
-    return Inexact("jsonb number " + t, type);
-  }
-  return static_cast<arrow::FixedSizeBinaryBuilder*>(b)->Append(bytes);
-}
-
-Status StartList(arrow::ArrayBuilder* b, const arrow::DataType& type, int64_t n) {
-  switch (type.id()) {
-    case Type::LIST: return static_cast<arrow::ListBuilder*>(b)->Append(true, n);
-    case Type::LARGE_LIST: return static_cast<arrow::LargeListBuilder*>(b)->Append(true, n);
-    case Type::LIST_VIEW: return static_cast<arrow::ListViewBuilder*>(b)->Append(true, n);
-    case Type::LARGE_LIST_VIEW:
-      return static_cast<arrow::LargeListViewBuilder*>(b)->Append(true, n);
-    case Type::FIXED_SIZE_LIST: {
-      const int32_t size = static_cast<const arrow::FixedSizeListType&>(type).list_size();
-      if (n != size) {
-        return Status::Invalid("a list of ", n, " elements does not fit ", type.ToString());
-      }
-      return static_cast<arrow::FixedSizeListBuilder*>(b)->Append();
-    }
-    default: return Status::TypeError("not a list type: ", type.ToString());
-  }
-}
-
-arrow::ArrayBuilder* ListValues(arrow::ArrayBuilder* b, const arrow::DataType& type) {
-  switch (type.id()) {
-    case Type::LIST: return static_cast<arrow::ListBuilder*>(b)->value_builder();
-    case Type::LARGE_LIST: return static_cast<arrow::LargeListBuilder*>(b)->value_builder();
-    case Type::LIST_VIEW: return static_cast<arrow::ListViewBuilder*>(b)->value_builder();
-    case Type::LARGE_LIST_VIEW:
-      return static_cast<arrow::LargeListViewBuilder*>(b)->value_builder();
-    case Type::FIXED_SIZE_LIST:
-      return static_cast<arrow::FixedSizeListBuilder*>(b)->value_builder();
-    default: return nullptr;
-  }
-}
-
-Status AppendHex(const JsonValue& v, const arrow::DataType& type, arrow::ArrayBuilder* b) {
-  if (v.kind != JsonValue::Kind::kString || v.text.size() < 2 || v.text[0] != '0' ||
-      (v.text[1] != 'x' && v.text[1] != 'X') || v.text.size() % 2 != 0) {
-    return JsonMismatch(v, type);
-  }
-  std::string bytes;
-  bytes.reserve(v.text.size() / 2 - 1);
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t k = 2; k < v.text.size(); k += 2) {
-    const int hi = nibble(v.text[k]), lo = nibble(v.text[k + 1]);
-    if (hi < 0 || lo < 0) return JsonMismatch(v, type);
-    bytes.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  switch (type.id()) {
-    case Type::BINARY: return static_cast<arrow::BinaryBuilder*>(b)->Append(bytes);
-    case Type::LARGE_BINARY: return static_cast<arrow::LargeBinaryBuilder*>(b)->Append(bytes);
-    case Type::BINARY_VIEW: return static_cast<arrow::BinaryViewBuilder*>(b)->Append(bytes);
-    default: {
-      auto* fixed = static_cast<arrow::FixedSizeBinaryBuilder*>(b);
-      if (static_cast<int>(bytes.size()) != fixed->byte_width()) return JsonMismatch(v, type);
-      return fixed->Append(reinterpret_cast<const uint8_t*>(bytes.data()));
-    }
-  }
-}
-
-Status AppendJson(const JsonValue& v, const arrow::DataType& type, arrow::ArrayBuilder* b) {
-  if (v.kind == JsonValue::Kind::kNull) return b->AppendNull();
-  switch (type.id()) {
-    case Type::NA: return JsonMismatch(v, type);
-    case Type::BOOL:
-      if (v.kind != JsonValue::Kind::kBool) return JsonMismatch(v, type);
-      return static_cast<arrow::BooleanBuilder*>(b)->Append(v.boolean);
-    case Type::INT8: return AppendJsonInt<arrow::Int8Builder, int8_t>(v, type, b);
-    case Type::INT16: return AppendJsonInt<arrow::Int16Builder, int16_t>(v, type, b);
-    case Type::INT32: return AppendJsonInt<arrow::Int32Builder, int32_t>(v, type, b);
-    case Type::INT64: return AppendJsonInt<arrow::Int64Builder, int64_t>(v, type, b);
-    case Type::UINT8: return AppendJsonInt<arrow::UInt8Builder, uint8_t>(v, type, b);
-    case Type::UINT16: return AppendJsonInt<arrow::UInt16Builder, uint16_t>(v, type, b);
-    case Type::UINT32: return AppendJsonInt<arrow::UInt32Builder, uint32_t>(v, type, b);
-    case Type::UINT64: return AppendJsonInt<arrow::UInt64Builder, uint64_t>(v, type, b);
-    case Type::HALF_FLOAT: {
-      float f;
-      if (!ParseJsonFloat(v, &f)) return JsonMismatch(v, type);
-      return static_cast<arrow::HalfFloatBuilder*>(b)->Append(arrow::util::Float16::FromFloat(f));
-    }
-    case Type::FLOAT: {
-      float f;
-      if (!ParseJsonFloat(v, &f)) return JsonMismatch(v, type);
-      return static_cast<arrow::FloatBuilder*>(b)->Append(f);
-    }
-    case Type::DOUBLE: {
-      double d;
-      if (!ParseJsonFloat(v, &d)) return JsonMismatch(v, type);
-      return static_cast<arrow::DoubleBuilder*>(b)->Append(d);
-    }
-    case Type::DECIMAL32:
-    case Type::DECIMAL64:
-    case Type::DECIMAL128:
-    case Type::DECIMAL256: return AppendJsonDecimal(v, type, b);
-    case Type::STRING:
-      if (v.kind != JsonValue::Kind::kString) return JsonMismatch(v, type);
-      return static_cast<arrow::StringBuilder*>(b)->Append(v.text);
-    case Type::LARGE_STRING:
-      if (v.kind != JsonValue::Kind::kString) return JsonMismatch(v, type);
-      return static_cast<arrow::LargeStringBuilder*>(b)->Append(v.text);
-    case Type::STRING_VIEW:
-      if (v.kind != JsonValue::Kind::kString) return JsonMismatch(v, type);
-      return static_cast<arrow::StringViewBuilder*>(b)->Append(v.text);
-    case Type::BINARY:
-    case Type::LARGE_BINARY:
-    case Type::BINARY_VIEW:
-    case Type::FIXED_SIZE_BINARY: return AppendHex(v, type, b);
-    case Type::TIMESTAMP: {
-      if (v.kind != JsonValue::Kind::kString) return JsonMismatch(v, type);
-      const auto& ts = static_cast<const arrow::TimestampType&>(type);
-      size_t pos = 0;
-      int64_t days, clock, value;
-      if (!ParseIsoDate(v.text, &pos, &days) || pos >= v.text.size() || v.text[pos++] != 'T' ||
-          !ParseIsoClock(v.text, &pos, ts.unit(), &clock)) {
-        return JsonMismatch(v, type);
-      }
-      if (pos < v.text.size() && v.text[pos] == 'Z') ++pos;
-      if (pos != v.text.size()) return JsonMismatch(v, type);
-      if (__builtin_mul_overflow(days, 86400 * UnitsPerSecond(ts.unit()), &value) ||
-          __builtin_add_overflow(value, clock, &value)) {
-        return Inexact("jsonb timestamp " + v.text, type);
-      }
-      return static_cast<arrow::TimestampBuilder*>(b)->Append(value);
-    }
-    case Type::DATE32:
-    case Type::DATE64: {
-      size_t pos = 0;
-      int64_t days;
-      if (v.kind != JsonValue::Kind::kString || !ParseIsoDate(v.text, &pos, &days) ||
-          pos != v.text.size()) {
-        return JsonMismatch(v, type);
-      }
-      if (type.id() == Type::DATE64) {
-        return static_cast<arrow::Date64Builder*>(b)->Append(days * 86400000);
-      }
-      if (days < std::numeric_limits<int32_t>::min() ||
-          days > std::numeric_limits<int32_t>::max()) {
-        return Inexact("jsonb date " + v.text, type);
-      }
-      return static_cast<arrow::Date32Builder*>(b)->Append(static_cast<int32_t>(days));
-    }
-    case Type::TIME32:
-    case Type::TIME64: {
-      const auto unit = static_cast<const arrow::TimeType&>(type).unit();
-      size_t pos = 0;
-      int64_t clock;
-      if (v.kind != JsonValue::Kind::kString || !ParseIsoClock(v.text, &pos, unit, &clock) ||
-          pos != v.text.size()) {
-        return JsonMismatch(v, type);
-      }
-      if (type.id() == Type::TIME32) {
-        return static_cast<arrow::Time32Builder*>(b)->Append(static_cast<int32_t>(clock));
-      }
-      return static_cast<arrow::Time64Builder*>(b)->Append(clock);
-    }
-    case Type::LIST:
-    case Type::LARGE_LIST:
-    case Type::FIXED_SIZE_LIST:
-    case Type::LIST_VIEW:
-    case Type::LARGE_LIST_VIEW: {
-      if (v.kind != JsonValue::Kind::kArray) return JsonMismatch(v, type);
-      AMP_RETURN_NOT_OK(StartList(b, type, static_cast<int64_t>(v.items.size())));
-      arrow::ArrayBuilder* values = ListValues(b, type);
-      const arrow::DataType& element = *type.field(0)->type();
-      for (const JsonValue& item : v.items) AMP_RETURN_NOT_OK(AppendJson(item, element, values));
-      return Status::OK();
-    }
-    case Type::STRUCT: {
-      if (v.kind != JsonValue::Kind::kObject) return JsonMismatch(v, type);
-      auto* sb = static_cast<arrow::StructBuilder*>(b);
-      AMP_RETURN_NOT_OK(sb->Append());
-      for (int f = 0; f < type.num_fields(); ++f) {
-        const std::string& name = type.field(f)->name();
-        const JsonValue* member = nullptr;
-        for (const auto& [key, value] : v.members) {
-          if (key == name) member = &value;  // the last one wins, as in jsonb
-        }
-        if (member == nullptr) {
-          AMP_RETURN_NOT_OK(sb->field_builder(f)->AppendNull());
-        } else {
-          AMP_RETURN_NOT_OK(AppendJson(*member, *type.field(f)->type(), sb->field_builder(f)));
-        }
-      }
-      return Status::OK();
-    }
-    default: return Status::NotImplemented("cannot read ", type.ToString(), " from jsonb");
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -909,7 +234,7 @@ class NumericDecoder final : public FieldDecoder {
   }
   Status Decode(const uint8_t* p, int32_t len) override {
     if (len < 0) return b_->AppendNull();
-    BigUInt magnitude;
+    WideUInt magnitude;
     bool negative = false;
     Status st = DecodeNumeric(p, len, scale_, &magnitude, &negative);
     if (!st.ok()) return Status::Invalid(st.message(), " (", type_.ToString(), ")");
@@ -1024,9 +349,10 @@ class JsonbDecoder final : public FieldDecoder {
   Status Decode(const uint8_t* p, int32_t len) override {
     if (len < 0) return b_->AppendNull();
     if (len < 1 || p[0] != 1) return Status::Invalid("jsonb field without format version 1");
-    JsonParser parser(std::string_view(reinterpret_cast<const char*>(p + 1), len - 1));
-    AMP_ASSIGN_OR_RETURN(JsonValue value, parser.Parse());
-    return AppendJson(value, type_, b_);
+    AMP_ASSIGN_OR_RETURN(
+        JsonValue value,
+        ParseJson(std::string_view(reinterpret_cast<const char*>(p + 1), len - 1), kPostgresJsonb));
+    return AppendFromJson(value, type_, kPostgresJsonb, b_);
   }
 
  private:
@@ -1159,13 +485,13 @@ Result<DecoderPtr> MakeDecoder(const arrow::DataType& type, PgKind kind, uint32_
     case Type::LARGE_LIST_VIEW:
     case Type::STRUCT:
       if (kind == PgKind::kJsonb) {
-        AMP_RETURN_NOT_OK(CheckJsonType(type));
+        AMP_RETURN_NOT_OK(CheckJsonReadable(type));
         return std::make_unique<JsonbDecoder>(b, type);
       }
       if (kind == PgKind::kArray && type.id() != Type::STRUCT) {
         const arrow::DataType& element = *type.field(0)->type();
         AMP_ASSIGN_OR_RETURN(auto child, MakeDecoder(element, element_kind, 0, PgKind::kText,
-                                                     ListValues(b, type)));
+                                                     ListValueBuilder(b, type)));
         return std::make_unique<ArrayDecoder>(b, type, element_oid, std::move(child));
       }
       return Unreadable(type, kind);

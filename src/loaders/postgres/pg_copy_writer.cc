@@ -14,8 +14,12 @@
 #include <cstdio>
 #include <limits>
 
+#include "loaders/common/value_codec.h"
+
 namespace amp::postgres {
 namespace {
+
+using loaders::FloorDiv;
 
 // PostgreSQL's epoch (2000-01-01 00:00:00 UTC) relative to the Unix epoch.
 constexpr int64_t kPgEpochUnixDays = 10957;
@@ -456,426 +460,19 @@ class TimeEncoder final : public EncoderBase<TimeEncoder<CType>> {
 };
 
 // ---------------------------------------------------------------------------------------
-// JSON (for jsonb columns): structs, lists of structs, nested lists.
-
-class JsonWriter {
- public:
-  virtual ~JsonWriter() = default;
-  virtual bool IsNull(int64_t i) const = 0;
-  /// Appends the JSON of non-null value i.
-  virtual void Write(int64_t i, std::string* out) = 0;
-  void WriteOrNull(int64_t i, std::string* out) {
-    if (IsNull(i)) {
-      out->append("null");
-    } else {
-      Write(i, out);
-    }
-  }
-};
-using JsonPtr = std::unique_ptr<JsonWriter>;
-
-void AppendJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  size_t run = 0;  // start of the pending run of characters that need no escaping
-  for (size_t k = 0; k < s.size(); ++k) {
-    unsigned char c = static_cast<unsigned char>(s[k]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + run, k - run);
-    run = k + 1;
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      default: {
-        char buf[8];
-        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-        out->append(buf);
-      }
-    }
-  }
-  out->append(s.data() + run, s.size() - run);
-  out->push_back('"');
-}
-
-template <typename Derived>
-class JsonBase : public JsonWriter {
- public:
-  explicit JsonBase(const arrow::Array& array) : array_(array) {}
-  bool IsNull(int64_t i) const final { return array_.IsNull(i); }
-
- protected:
-  const arrow::Array& array_;
-};
-
-class JsonNull final : public JsonWriter {
- public:
-  bool IsNull(int64_t) const override { return true; }
-  void Write(int64_t, std::string* out) override { out->append("null"); }
-};
-
-class JsonBool final : public JsonBase<JsonBool> {
- public:
-  using JsonBase::JsonBase;
-  void Write(int64_t i, std::string* out) override {
-    out->append(static_cast<const arrow::BooleanArray&>(array_).Value(i) ? "true" : "false");
-  }
-};
-
-template <typename CType>
-class JsonNumber final : public JsonBase<JsonNumber<CType>> {
- public:
-  explicit JsonNumber(const arrow::Array& a)
-      : JsonBase<JsonNumber<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) +
-                a.data()->offset),
-        half_(a.type_id() == arrow::Type::HALF_FLOAT) {}
-  void Write(int64_t i, std::string* out) override {
-    char buf[64];
-    if constexpr (std::is_integral_v<CType>) {
-      if (half_) {
-        WriteFloat(arrow::util::Float16::FromBits(values_[i]).ToFloat(), out);
-        return;
-      }
-      auto r = std::to_chars(buf, buf + sizeof(buf), values_[i]);
-      out->append(buf, r.ptr);
-    } else {
-      WriteFloat(values_[i], out);
-    }
-  }
-
- private:
-  template <typename F>
-  static void WriteFloat(F v, std::string* out) {
-    // JSON has no NaN/Infinity literals: spell them as strings.
-    if (std::isnan(v)) {
-      out->append("\"NaN\"");
-    } else if (std::isinf(v)) {
-      out->append(v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-    } else {
-      char buf[64];
-      auto r = std::to_chars(buf, buf + sizeof(buf), v);
-      out->append(buf, r.ptr);
-    }
-  }
-  const CType* values_;
-  const bool half_;
-};
-
-class JsonDecimal final : public JsonBase<JsonDecimal> {
- public:
-  using JsonBase::JsonBase;
-  void Write(int64_t i, std::string* out) override {
-    // FormatValue prints plain or E-notation decimals, both valid JSON numbers.
-    switch (array_.type_id()) {
-      case arrow::Type::DECIMAL32:
-        out->append(static_cast<const arrow::Decimal32Array&>(array_).FormatValue(i));
-        break;
-      case arrow::Type::DECIMAL64:
-        out->append(static_cast<const arrow::Decimal64Array&>(array_).FormatValue(i));
-        break;
-      case arrow::Type::DECIMAL128:
-        out->append(static_cast<const arrow::Decimal128Array&>(array_).FormatValue(i));
-        break;
-      default:
-        out->append(static_cast<const arrow::Decimal256Array&>(array_).FormatValue(i));
-        break;
-    }
-  }
-};
-
-template <typename ArrayType>
-class JsonText final : public JsonBase<JsonText<ArrayType>> {
- public:
-  using JsonBase<JsonText<ArrayType>>::JsonBase;
-  void Write(int64_t i, std::string* out) override {
-    AppendJsonString(static_cast<const ArrayType&>(this->array_).GetView(i), out);
-  }
-};
-
-// Binary in JSON: "0x" + lowercase hex, the usual spelling of hashes and addresses.
-template <typename ArrayType>
-class JsonHex final : public JsonBase<JsonHex<ArrayType>> {
- public:
-  using JsonBase<JsonHex<ArrayType>>::JsonBase;
-  void Write(int64_t i, std::string* out) override {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string_view v = static_cast<const ArrayType&>(this->array_).GetView(i);
-    out->append("\"0x");
-    for (unsigned char c : v) {
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 15]);
-    }
-    out->push_back('"');
-  }
-};
-
-// Days since 1970-01-01 -> proleptic Gregorian (year, month, day).
-void CivilFromDays(int64_t days, int64_t* year, int* month, int* day) {
-  // Shift to 0000-03-01 so leap days fall at the end of a 400-year era.
-  int64_t z = days + 719468;
-  int64_t era = FloorDiv(z, 146097);
-  int64_t doe = z - era * 146097;                                       // [0, 146096]
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
-  int64_t mp = (5 * doy + 2) / 153;                                     // March = 0
-  *day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-  *month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  *year = yoe + era * 400 + (*month <= 2 ? 1 : 0);
-}
-
-void AppendDate(int64_t days, std::string* out) {
-  int64_t y;
-  int m, d;
-  CivilFromDays(days, &y, &m, &d);
-  char buf[48];
-  int n = std::snprintf(buf, sizeof(buf), "%04lld-%02d-%02d", static_cast<long long>(y), m, d);
-  out->append(buf, n);
-}
-
-// "HH:MM:SS[.fraction]" for `seconds` in the day plus `frac` of 10^-digits seconds.
-void AppendClock(int64_t seconds, int64_t frac, int digits, std::string* out) {
-  char buf[48];
-  int n = std::snprintf(buf, sizeof(buf), "%02d:%02d:%02d", static_cast<int>(seconds / 3600),
-                        static_cast<int>(seconds / 60 % 60), static_cast<int>(seconds % 60));
-  out->append(buf, n);
-  if (digits > 0) {
-    n = std::snprintf(buf, sizeof(buf), ".%0*lld", digits, static_cast<long long>(frac));
-    out->append(buf, n);
-  }
-}
-
-// Timestamps as ISO 8601 / RFC 3339 text in UTC ("...Z" when the type has a zone).
-class JsonTimestamp final : public JsonBase<JsonTimestamp> {
- public:
-  explicit JsonTimestamp(const arrow::Array& a)
-      : JsonBase(a),
-        values_(reinterpret_cast<const int64_t*>(a.data()->buffers[1]->data()) +
-                a.data()->offset),
-        unit_(static_cast<const arrow::TimestampType&>(*a.type()).unit()),
-        zoned_(!static_cast<const arrow::TimestampType&>(*a.type()).timezone().empty()) {}
-  void Write(int64_t i, std::string* out) override {
-    const int64_t per = UnitsPerSecond(unit_);
-    int64_t secs = FloorDiv(values_[i], per);
-    int64_t frac = values_[i] - secs * per;
-    int64_t days = FloorDiv(secs, 86400);
-    out->push_back('"');
-    AppendDate(days, out);
-    out->push_back('T');
-    AppendClock(secs - days * 86400, frac, UnitDigits(unit_), out);
-    if (zoned_) out->push_back('Z');
-    out->push_back('"');
-  }
-
- private:
-  const int64_t* values_;
-  const arrow::TimeUnit::type unit_;
-  const bool zoned_;
-};
-
-template <typename CType>
-class JsonDate final : public JsonBase<JsonDate<CType>> {
- public:
-  explicit JsonDate(const arrow::Array& a)
-      : JsonBase<JsonDate<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) +
-                a.data()->offset) {}
-  void Write(int64_t i, std::string* out) override {
-    int64_t days = values_[i];
-    if constexpr (std::is_same_v<CType, int64_t>) days = FloorDiv(days, 86400000);
-    out->push_back('"');
-    AppendDate(days, out);
-    out->push_back('"');
-  }
-
- private:
-  const CType* values_;
-};
-
-template <typename CType>
-class JsonTime final : public JsonBase<JsonTime<CType>> {
- public:
-  explicit JsonTime(const arrow::Array& a)
-      : JsonBase<JsonTime<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) +
-                a.data()->offset),
-        unit_(static_cast<const arrow::TimeType&>(*a.type()).unit()) {}
-  void Write(int64_t i, std::string* out) override {
-    const int64_t per = UnitsPerSecond(unit_);
-    int64_t v = values_[i];
-    out->push_back('"');
-    AppendClock(FloorDiv(v, per), v - FloorDiv(v, per) * per, UnitDigits(unit_), out);
-    out->push_back('"');
-  }
-
- private:
-  const CType* values_;
-  const arrow::TimeUnit::type unit_;
-};
-
-Result<JsonPtr> MakeJsonWriter(const arrow::Array& array);
-
-template <typename ListType>
-class JsonList final : public JsonBase<JsonList<ListType>> {
- public:
-  JsonList(const arrow::Array& a, JsonPtr child)
-      : JsonBase<JsonList<ListType>>(a), child_(std::move(child)) {}
-  void Write(int64_t i, std::string* out) override {
-    const auto& list = static_cast<const ListType&>(this->array_);
-    const int64_t start = list.value_offset(i);
-    const int64_t length = list.value_length(i);
-    out->push_back('[');
-    for (int64_t j = 0; j < length; ++j) {
-      if (j > 0) out->push_back(',');
-      child_->WriteOrNull(start + j, out);
-    }
-    out->push_back(']');
-  }
-
- private:
-  JsonPtr child_;
-};
-
-class JsonStruct final : public JsonBase<JsonStruct> {
- public:
-  JsonStruct(const arrow::Array& a, std::vector<std::shared_ptr<arrow::Array>> fields,
-             std::vector<JsonPtr> children)
-      : JsonBase(a), fields_(std::move(fields)), children_(std::move(children)) {
-    for (const auto& field : a.type()->fields()) {
-      std::string key;
-      AppendJsonString(field->name(), &key);
-      keys_.push_back(key + ":");
-    }
-  }
-  void Write(int64_t i, std::string* out) override {
-    out->push_back('{');
-    for (size_t f = 0; f < children_.size(); ++f) {
-      if (f > 0) out->push_back(',');
-      out->append(keys_[f]);
-      children_[f]->WriteOrNull(i, out);
-    }
-    out->push_back('}');
-  }
-
- private:
-  std::vector<std::shared_ptr<arrow::Array>> fields_;  // keeps the children alive
-  std::vector<JsonPtr> children_;
-  std::vector<std::string> keys_;
-};
-
-class JsonDictionary final : public JsonWriter {
- public:
-  JsonDictionary(const arrow::DictionaryArray& a, JsonPtr values)
-      : dict_(a), values_(std::move(values)) {}
-  bool IsNull(int64_t i) const override {
-    return dict_.IsNull(i) || values_->IsNull(dict_.GetValueIndex(i));
-  }
-  void Write(int64_t i, std::string* out) override {
-    values_->Write(dict_.GetValueIndex(i), out);
-  }
-
- private:
-  const arrow::DictionaryArray& dict_;
-  JsonPtr values_;
-};
-
-Result<JsonPtr> MakeJsonWriter(const arrow::Array& array) {
-  using arrow::Type;
-  switch (array.type_id()) {
-    case Type::NA: return std::make_unique<JsonNull>();
-    case Type::BOOL: return std::make_unique<JsonBool>(array);
-    case Type::INT8: return std::make_unique<JsonNumber<int8_t>>(array);
-    case Type::INT16: return std::make_unique<JsonNumber<int16_t>>(array);
-    case Type::INT32: return std::make_unique<JsonNumber<int32_t>>(array);
-    case Type::INT64: return std::make_unique<JsonNumber<int64_t>>(array);
-    case Type::UINT8: return std::make_unique<JsonNumber<uint8_t>>(array);
-    case Type::UINT16: return std::make_unique<JsonNumber<uint16_t>>(array);
-    case Type::UINT32: return std::make_unique<JsonNumber<uint32_t>>(array);
-    case Type::UINT64: return std::make_unique<JsonNumber<uint64_t>>(array);
-    case Type::HALF_FLOAT: return std::make_unique<JsonNumber<uint16_t>>(array);
-    case Type::FLOAT: return std::make_unique<JsonNumber<float>>(array);
-    case Type::DOUBLE: return std::make_unique<JsonNumber<double>>(array);
-    case Type::DECIMAL32:
-    case Type::DECIMAL64:
-    case Type::DECIMAL128:
-    case Type::DECIMAL256: return std::make_unique<JsonDecimal>(array);
-    case Type::STRING: return std::make_unique<JsonText<arrow::StringArray>>(array);
-    case Type::LARGE_STRING: return std::make_unique<JsonText<arrow::LargeStringArray>>(array);
-    case Type::STRING_VIEW: return std::make_unique<JsonText<arrow::StringViewArray>>(array);
-    case Type::BINARY: return std::make_unique<JsonHex<arrow::BinaryArray>>(array);
-    case Type::LARGE_BINARY: return std::make_unique<JsonHex<arrow::LargeBinaryArray>>(array);
-    case Type::BINARY_VIEW: return std::make_unique<JsonHex<arrow::BinaryViewArray>>(array);
-    case Type::FIXED_SIZE_BINARY:
-      return std::make_unique<JsonHex<arrow::FixedSizeBinaryArray>>(array);
-    case Type::TIMESTAMP: return std::make_unique<JsonTimestamp>(array);
-    case Type::DATE32: return std::make_unique<JsonDate<int32_t>>(array);
-    case Type::DATE64: return std::make_unique<JsonDate<int64_t>>(array);
-    case Type::TIME32: return std::make_unique<JsonTime<int32_t>>(array);
-    case Type::TIME64: return std::make_unique<JsonTime<int64_t>>(array);
-    case Type::LIST: {
-      const auto& list = static_cast<const arrow::ListArray&>(array);
-      AMP_ASSIGN_OR_RETURN(auto child, MakeJsonWriter(*list.values()));
-      return std::make_unique<JsonList<arrow::ListArray>>(array, std::move(child));
-    }
-    case Type::LARGE_LIST: {
-      const auto& list = static_cast<const arrow::LargeListArray&>(array);
-      AMP_ASSIGN_OR_RETURN(auto child, MakeJsonWriter(*list.values()));
-      return std::make_unique<JsonList<arrow::LargeListArray>>(array, std::move(child));
-    }
-    case Type::FIXED_SIZE_LIST: {
-      const auto& list = static_cast<const arrow::FixedSizeListArray&>(array);
-      AMP_ASSIGN_OR_RETURN(auto child, MakeJsonWriter(*list.values()));
-      return std::make_unique<JsonList<arrow::FixedSizeListArray>>(array, std::move(child));
-    }
-    case Type::LIST_VIEW: {
-      const auto& list = static_cast<const arrow::ListViewArray&>(array);
-      AMP_ASSIGN_OR_RETURN(auto child, MakeJsonWriter(*list.values()));
-      return std::make_unique<JsonList<arrow::ListViewArray>>(array, std::move(child));
-    }
-    case Type::LARGE_LIST_VIEW: {
-      const auto& list = static_cast<const arrow::LargeListViewArray&>(array);
-      AMP_ASSIGN_OR_RETURN(auto child, MakeJsonWriter(*list.values()));
-      return std::make_unique<JsonList<arrow::LargeListViewArray>>(array, std::move(child));
-    }
-    case Type::STRUCT: {
-      const auto& st = static_cast<const arrow::StructArray&>(array);
-      std::vector<std::shared_ptr<arrow::Array>> fields;
-      std::vector<JsonPtr> children;
-      for (int f = 0; f < st.num_fields(); ++f) {
-        // field(f) is sliced consistently with the struct's own offset.
-        fields.push_back(st.field(f));
-        AMP_ASSIGN_OR_RETURN(auto child, MakeJsonWriter(*fields.back()));
-        children.push_back(std::move(child));
-      }
-      return std::make_unique<JsonStruct>(array, std::move(fields), std::move(children));
-    }
-    case Type::DICTIONARY: {
-      const auto& dict = static_cast<const arrow::DictionaryArray&>(array);
-      AMP_ASSIGN_OR_RETURN(auto values, MakeJsonWriter(*dict.dictionary()));
-      return std::make_unique<JsonDictionary>(dict, std::move(values));
-    }
-    case Type::EXTENSION:
-      return MakeJsonWriter(*static_cast<const arrow::ExtensionArray&>(array).storage());
-    default:
-      return Status::TypeError("cannot encode Arrow type ", array.type()->ToString(),
-                               " as JSON");
-  }
-}
+// jsonb (structs, lists of structs, nested lists): the shared codec's PostgreSQL dialect.
 
 class JsonbEncoder final : public FieldEncoder {
  public:
-  explicit JsonbEncoder(JsonPtr json) : json_(std::move(json)) {}
-  bool IsNull(int64_t i) const override { return json_->IsNull(i); }
+  explicit JsonbEncoder(const arrow::Array& array) : array_(array) {}
+  bool IsNull(int64_t i) const override { return loaders::IsNullValue(array_, i); }
   Status Encode(int64_t i, CopyBuffer* out) override {
-    if (json_->IsNull(i)) {
+    if (IsNull(i)) {
       out->PutInt32(-1);
       return Status::OK();
     }
     scratch_.clear();
-    json_->Write(i, &scratch_);
+    loaders::AppendJson(array_, i, loaders::kPostgresJsonb, &scratch_);
     if (scratch_.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
       return Status::Invalid("JSON value of ", scratch_.size(), " bytes is too large");
     }
@@ -885,8 +482,13 @@ class JsonbEncoder final : public FieldEncoder {
     return Status::OK();
   }
 
+  static Result<EncoderPtr> Make(const arrow::Array& array) {
+    AMP_RETURN_NOT_OK(loaders::CheckJsonWritable(*array.type(), loaders::kPostgresJsonb));
+    return std::make_unique<JsonbEncoder>(array);
+  }
+
  private:
-  JsonPtr json_;
+  const arrow::Array& array_;
   std::string scratch_;
 };
 
@@ -1002,10 +604,7 @@ Result<EncoderPtr> MakeListEncoder(const arrow::Array& array, PgKind kind,
                                                       PgKind::kText));
     return std::make_unique<ArrayEncoder<ListType>>(array, std::move(child), element_oid);
   }
-  if (kind == PgKind::kJsonb) {
-    AMP_ASSIGN_OR_RETURN(auto json, MakeJsonWriter(array));
-    return std::make_unique<JsonbEncoder>(std::move(json));
-  }
+  if (kind == PgKind::kJsonb) return JsonbEncoder::Make(array);
   return Mismatch(array, kind);
 }
 
@@ -1071,11 +670,9 @@ Result<EncoderPtr> MakeFieldEncoder(const arrow::Array& array, PgKind kind,
     case Type::LARGE_LIST_VIEW:
       return MakeListEncoder<arrow::LargeListViewArray>(array, kind, element_oid,
                                                         element_kind);
-    case Type::STRUCT: {
+    case Type::STRUCT:
       if (kind != PgKind::kJsonb) return Mismatch(array, kind);
-      AMP_ASSIGN_OR_RETURN(auto json, MakeJsonWriter(array));
-      return std::make_unique<JsonbEncoder>(std::move(json));
-    }
+      return JsonbEncoder::Make(array);
     case Type::DICTIONARY: {
       const auto& dict = static_cast<const arrow::DictionaryArray&>(array);
       AMP_ASSIGN_OR_RETURN(auto values,

@@ -2,6 +2,7 @@
 
 #include <arrow/extension_type.h>
 #include <arrow/type.h>
+#include <arrow/type_traits.h>
 
 #include <string>
 
@@ -100,16 +101,8 @@ Result<PgType> MapScalar(const arrow::DataType& type) {
   }
 }
 
-bool IsListLike(arrow::Type::type id) {
-  switch (id) {
-    case arrow::Type::LIST:
-    case arrow::Type::LARGE_LIST:
-    case arrow::Type::FIXED_SIZE_LIST:
-    case arrow::Type::LIST_VIEW:
-    case arrow::Type::LARGE_LIST_VIEW: return true;
-    default: return false;
-  }
-}
+// Lists whose elements can become a PostgreSQL array (or, nested, jsonb).
+bool IsListLike(arrow::Type::type id) { return arrow::is_list(id) || arrow::is_list_view(id); }
 
 // Whether jsonb can represent `type` (the JSON encoder's coverage).
 Status CheckJsonable(const arrow::DataType& outer) {

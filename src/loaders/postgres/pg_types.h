@@ -85,29 +85,4 @@ std::string QualifiedName(std::string_view schema, std::string_view table);
 /// loader rejects longer names instead of letting two of them silently collide.
 inline constexpr size_t kMaxIdentifierBytes = 63;
 
-// --- Time arithmetic shared by the COPY writer and reader. ---
-
-/// Floor division (rounds toward negative infinity), for pre-epoch timestamps.
-inline int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
-/// Decimal digits of a time unit's sub-second part (0, 3, 6, 9).
-inline int UnitDigits(arrow::TimeUnit::type unit) {
-  switch (unit) {
-    case arrow::TimeUnit::SECOND: return 0;
-    case arrow::TimeUnit::MILLI: return 3;
-    case arrow::TimeUnit::MICRO: return 6;
-    case arrow::TimeUnit::NANO: return 9;
-  }
-  return 0;
-}
-
-inline int64_t UnitsPerSecond(arrow::TimeUnit::type unit) {
-  static constexpr int64_t kPer[] = {1, 1000, 1000000, 1000000000};
-  return kPer[UnitDigits(unit) / 3];
-}
-
 }  // namespace amp::postgres

@@ -94,6 +94,15 @@ std::string_view ReplyText(const redisReply& reply) {
 bool IsError(const redisReply& reply) { return reply.type == REDIS_REPLY_ERROR; }
 bool IsNil(const redisReply& reply) { return reply.type == REDIS_REPLY_NIL; }
 
+std::map<std::string, std::string> ReplyToMap(const redisReply& reply) {
+  std::map<std::string, std::string> out;
+  if (reply.type != REDIS_REPLY_ARRAY) return out;
+  for (size_t i = 0; i + 1 < reply.elements; i += 2) {
+    out[std::string(ReplyText(*reply.element[i]))] = std::string(ReplyText(*reply.element[i + 1]));
+  }
+  return out;
+}
+
 Result<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const ConnectOptions& options) {
   std::unique_ptr<RedisConnection> conn(new RedisConnection(options));
   const std::string target = options.Target();
@@ -185,17 +194,19 @@ Result<ReplyPtr> RedisConnection::Command(std::initializer_list<std::string_view
                                           std::string_view context, bool allow_error) {
   std::string buf;
   AppendCommand(&buf, args);
-  AMP_RETURN_NOT_OK(AppendRaw(buf));
-  AMP_ASSIGN_OR_RETURN(auto reply, ReadReply(context));
-  if (!allow_error && IsError(*reply)) return ServerError(ReplyText(*reply), context);
-  return reply;
+  return Roundtrip(buf, context, allow_error);
 }
 
 Result<ReplyPtr> RedisConnection::Command(const std::vector<std::string>& args,
                                           std::string_view context, bool allow_error) {
   std::string buf;
   AppendCommand(&buf, args);
-  AMP_RETURN_NOT_OK(AppendRaw(buf));
+  return Roundtrip(buf, context, allow_error);
+}
+
+Result<ReplyPtr> RedisConnection::Roundtrip(std::string_view resp, std::string_view context,
+                                            bool allow_error) {
+  AMP_RETURN_NOT_OK(AppendRaw(resp));
   AMP_ASSIGN_OR_RETURN(auto reply, ReadReply(context));
   if (!allow_error && IsError(*reply)) return ServerError(ReplyText(*reply), context);
   return reply;

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -103,6 +104,7 @@ class RedisConnection {
 
  private:
   explicit RedisConnection(ConnectOptions options) : options_(std::move(options)) {}
+  Result<ReplyPtr> Roundtrip(std::string_view resp, std::string_view context, bool allow_error);
   ConnectOptions options_;
   redisContext* ctx_ = nullptr;
   bool broken_ = false;
@@ -112,5 +114,7 @@ class RedisConnection {
 std::string_view ReplyText(const redisReply& reply);
 bool IsError(const redisReply& reply);
 bool IsNil(const redisReply& reply);
+/// The field -> value pairs of an HGETALL-shaped reply (empty for any other reply).
+std::map<std::string, std::string> ReplyToMap(const redisReply& reply);
 
 }  // namespace amp::redis

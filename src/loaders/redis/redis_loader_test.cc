@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "loaders/redis/redis_options.h"
 #include "loaders/redis/redis_test_server.h"
 
 namespace amp::redis {

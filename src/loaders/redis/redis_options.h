@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,7 @@ enum class Structure { kHash, kString, kStream, kSet, kSortedSet, kList };
 const char* StructureName(Structure s);
 /// The Redis TYPE of the keys holding rows or collections of rows ("zset").
 const char* RedisType(Structure s);
-Result<Structure> StructureFromName(const std::string& name);
+std::optional<Structure> StructureFromName(const std::string& name);
 /// Hash and string rows have a key of their own (so upserts and per-row TTLs work).
 bool KeyPerRow(Structure s);
 

@@ -189,7 +189,12 @@ Result<std::shared_ptr<arrow::Table>> ReadTableRows(SharedState& shared, const T
                                           shared.Target()),
                          ErrorClass::kFatal, kErrorSource, "no_table");
   }
-  AMP_ASSIGN_OR_RETURN(Structure structure, StructureFromName(meta["data_structure"]));
+  const auto structure = StructureFromName(meta["data_structure"]);
+  if (!structure) {
+    return FatalError("[redis] table '" + spec.name + "' is stored as data_structure=" +
+                          meta["data_structure"] + ", which this ampsync does not know",
+                      "schema");
+  }
   AMP_ASSIGN_OR_RETURN(const BinaryForm binary, BinaryFormOf(meta, spec.name));
   arrow::FieldVector fields;
   for (const auto& f : spec.schema->fields()) {
@@ -206,8 +211,8 @@ Result<std::shared_ptr<arrow::Table>> ReadTableRows(SharedState& shared, const T
   for (size_t i = 0; i < reply->elements; ++i) members.emplace_back(ReplyText(*reply->element[i]));
   RowAssembler rows(std::move(fields), binary, blocks);
   AMP_RETURN_NOT_OK(rows.Init());
-  if (KeyPerRow(structure) || structure == Structure::kStream) {
-    AMP_RETURN_NOT_OK(ReadKeyedMembers(*conn, structure, members, spec.name, shared, context, rows));
+  if (KeyPerRow(*structure) || *structure == Structure::kStream) {
+    AMP_RETURN_NOT_OK(ReadKeyedMembers(*conn, *structure, members, spec.name, shared, context, rows));
   } else {
     AMP_RETURN_NOT_OK(ReadCollectionMembers(shared, spec.name, members, rows));
   }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "loaders/common/unit_session.h"
 #include "loaders/redis/block_index.h"
 #include "loaders/redis/key_type_check.h"
 #include "loaders/redis/stored_checkpoints.h"
@@ -23,10 +24,11 @@ namespace {
 // Pre-encoded parts of the transaction and how many commands each holds.
 using Pieces = std::vector<std::pair<std::string_view, size_t>>;
 
-class RedisSession final : public LoaderSession {
+class RedisSession final : public loaders::UnitSession {
  public:
   RedisSession(std::shared_ptr<SharedState> shared, std::unique_ptr<RedisConnection> conn)
-      : shared_(std::move(shared)),
+      : UnitSession("redis"),
+        shared_(std::move(shared)),
         conn_(std::move(conn)),
         body_(static_cast<size_t>(shared_->settings.pipeline)) {
     body_.set_on_window([this] {
@@ -35,18 +37,17 @@ class RedisSession final : public LoaderSession {
     });
   }
 
-  Status Begin() override {
-    if (in_unit_) {
-      return FatalError("[redis] Begin() while a unit is open: Commit() or Abort() it first", "usage");
-    }
+  Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override;
+  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override;
+
+ protected:
+  Status BeginImpl() override {
     AMP_RETURN_NOT_OK(EnsureConnection());
     Reset();
-    in_unit_ = true;
     return Status::OK();
   }
 
-  Status Undo(const std::string& table, const BlockInterval& blocks) override {
-    AMP_RETURN_NOT_OK(CheckUnit());
+  Status UndoImpl(const std::string& table, const BlockInterval& blocks) override {
     AMP_ASSIGN_OR_RETURN(auto info, Lookup(table));
     AMP_RETURN_NOT_OK(TouchTable(*info));
     if (blocks.start > blocks.end) return Status::OK();
@@ -54,33 +55,25 @@ class RedisSession final : public LoaderSession {
     return Status::OK();
   }
 
-  Status Append(const std::string& table, const arrow::RecordBatch& batch,
-                const BlockRange& microbatch) override;
+  Status AppendImpl(const std::string& table, const arrow::RecordBatch& batch,
+                    const BlockRange& microbatch) override;
 
-  Status Commit(const StreamCheckpoint* checkpoint) override {
-    AMP_RETURN_NOT_OK(CheckUnit());
-    Status st = CommitUnit(checkpoint);
-    in_unit_ = false;
+  // A failed commit leaves the unit for AbortImpl, which drops a connection whose MULTI
+  // may still be open.
+  Status CommitImpl(const StreamCheckpoint* checkpoint) override {
+    AMP_RETURN_NOT_OK(CommitUnit(checkpoint));
     Reset();
-    return st;
+    return Status::OK();
   }
 
-  void Abort() override {
+  void AbortImpl() override {
     // Buffered: nothing was sent. Streaming: the server drops the open MULTI with the
     // connection (cheaper and surer than DISCARD after an error of unknown state).
     if (multi_sent_) conn_.reset();
-    in_unit_ = false;
     Reset();
   }
 
-  Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override;
-  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override;
-
  private:
-  Status CheckUnit() {
-    if (!in_unit_) return FatalError("[redis] no unit is open: call Begin() first", "usage");
-    return Status::OK();
-  }
 
   Result<std::shared_ptr<const TableInfo>> Lookup(const std::string& table) {
     auto info = shared_->Find(table);
@@ -230,7 +223,6 @@ class RedisSession final : public LoaderSession {
   std::shared_ptr<SharedState> shared_;
   std::unique_ptr<RedisConnection> conn_;
   std::unique_ptr<RedisConnection> side_;  // outside the transaction (see OutsideConnection)
-  bool in_unit_ = false;
   bool streaming_ = false;     // the unit goes out as it is built
   bool multi_sent_ = false;    // MULTI is open on conn_
   size_t in_flight_ = 0;       // replies not read yet
@@ -242,9 +234,8 @@ class RedisSession final : public LoaderSession {
   std::set<std::string> rows_tables_;  // tables this unit added rows to
 };
 
-Status RedisSession::Append(const std::string& table, const arrow::RecordBatch& batch,
-                            const BlockRange& microbatch) {
-  AMP_RETURN_NOT_OK(CheckUnit());
+Status RedisSession::AppendImpl(const std::string& table, const arrow::RecordBatch& batch,
+                                const BlockRange& microbatch) {
   AMP_ASSIGN_OR_RETURN(auto info, Lookup(table));
   AMP_RETURN_NOT_OK(TouchTable(*info));
   AMP_RETURN_NOT_OK(QueueStatus());
@@ -296,7 +287,7 @@ Result<std::optional<StreamCheckpoint>> RedisSession::LoadCheckpoint(const std::
                                                   "load checkpoint of stream " + stream_id));
   if (IsNil(*reply)) return std::nullopt;
   AMP_ASSIGN_OR_RETURN(auto cp, ParseStoredCheckpoint(stream_id, ReplyText(*reply)));
-  if (!in_unit_) {
+  if (!unit_open()) {
     AMP_RETURN_NOT_OK(CheckProgress(*shared_, {stream_id}, [this](const std::vector<std::string>& args, const std::string& context) {
       return OutsideCommand(args, context);
     }));
@@ -323,7 +314,7 @@ Result<std::vector<StreamCheckpoint>> RedisSession::LoadCheckpoints(const std::s
     AMP_ASSIGN_OR_RETURN(auto cp, ParseStoredCheckpoint(names[i], ReplyText(*values->element[i])));
     out.push_back(std::move(cp));
   }
-  if (!in_unit_) {
+  if (!unit_open()) {
     AMP_RETURN_NOT_OK(CheckProgress(*shared_, names, [this](const std::vector<std::string>& args, const std::string& context) {
       return OutsideCommand(args, context);
     }));

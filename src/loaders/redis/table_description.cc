@@ -11,12 +11,20 @@
 #include <nlohmann/json.hpp>
 
 #include "loaders/common/names.h"
+#include "loaders/common/table_spec.h"
 #include "loaders/redis/key_layout.h"
 
 namespace amp::redis {
 namespace {
 
 constexpr const char* kCurrentFormat = "2";
+
+const loaders::StoreLimits& Limits() {
+  static const loaders::StoreLimits kLimits{.destination = "redis",
+                                            .names = &loaders::RedisNameRules(),
+                                            .block_column_types = loaders::IntegerBlockTypes()};
+  return kLimits;
+}
 
 std::string NewTableId() {
   std::random_device rd;
@@ -84,27 +92,10 @@ Status CheckExisting(const SharedState& shared, const TableSpec& spec,
   return Status::OK();
 }
 
-Status CheckBlockColumn(const TableSpec& spec) {
-  if (spec.block_column.empty()) return Status::OK();
-  auto f = spec.schema->GetFieldByName(spec.block_column);
-  const std::string where = "[redis] table '" + spec.name + "': block column '" + spec.block_column + "'";
-  if (f == nullptr) return FatalError(where + " is not a column", "spec");
-  const auto id = f->type()->id();
-  if (id != arrow::Type::UINT64 && id != arrow::Type::INT64 && id != arrow::Type::UINT32 &&
-      id != arrow::Type::INT32) {
-    return FatalError(where + " has type " + f->type()->ToString() +
-                          ", expected UInt64 (or Int64/UInt32/Int32)",
-                      "spec");
-  }
-  return Status::OK();
-}
-
 // The key pattern of the table, checked against the mode (upserts need keys made of
 // their key columns).
 Result<KeyPattern> TablePattern(const Settings& settings, const TableSpec& spec) {
-  auto fatal = [&](const std::string& why) {
-    return FatalError("[redis] table '" + spec.name + "': " + why, "spec");
-  };
+  auto fatal = [&](const std::string& why) { return loaders::TableSpecError(Limits(), spec, why); };
   const std::string pattern =
       settings.key_pattern.empty() ? DefaultKeyPattern(settings.structure, spec) : settings.key_pattern;
   auto parsed = KeyPattern::Parse(pattern, *spec.schema, spec.name);
@@ -124,31 +115,20 @@ Result<KeyPattern> TablePattern(const Settings& settings, const TableSpec& spec)
   return std::move(*parsed);
 }
 
+// What every store checks (loaders/common/table_spec.h: names, schema, block column,
+// upsert keys), then what Redis adds: storable types, upserts only where a row has a key
+// of its own, the key pattern, the score column.
 Status ValidateSpec(const Settings& settings, const TableSpec& spec, TableInfo* info) {
-  auto fatal = [&](const std::string& why) {
-    return FatalError("[redis] table '" + spec.name + "': " + why, "spec");
-  };
-  // The shared name rule (loaders/common/names.h): empty, control characters, our
-  // reserved columns, duplicates.
-  AMP_RETURN_NOT_OK(loaders::CheckNames(loaders::RedisNameRules(), spec));
-  if (spec.schema == nullptr) return fatal("no schema");
-  std::set<std::string> names;
+  AMP_RETURN_NOT_OK(loaders::ValidateTableSpec(spec, Limits()));
+  auto fatal = [&](const std::string& why) { return loaders::TableSpecError(Limits(), spec, why); };
   for (const auto& f : spec.schema->fields()) {
-    names.insert(f->name());
     Status st = CheckSupportedType(*f->type());
     if (!st.ok()) return fatal("column '" + f->name() + "': " + st.message());
   }
-  AMP_RETURN_NOT_OK(CheckBlockColumn(spec));
   info->structure = settings.structure;
-  if (spec.mode == LoadMode::kUpsert) {
-    if (!KeyPerRow(settings.structure)) {
-      return fatal(std::string("mode upsert needs data_structure hash or string (rows of a ") +
-                   StructureName(settings.structure) + " have no key of their own)");
-    }
-    if (spec.key_columns.empty()) return fatal("mode upsert needs key_columns");
-    for (const auto& k : spec.key_columns) {
-      if (!names.count(k)) return fatal("key column '" + k + "' is not a column");
-    }
+  if (spec.mode == LoadMode::kUpsert && !KeyPerRow(settings.structure)) {
+    return fatal(std::string("mode upsert needs data_structure hash or string (rows of a ") +
+                 StructureName(settings.structure) + " have no key of their own)");
   }
   AMP_ASSIGN_OR_RETURN(info->pattern, TablePattern(settings, spec));
   if (settings.structure == Structure::kSortedSet && !settings.score_column.empty()) {

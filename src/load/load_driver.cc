@@ -2,7 +2,6 @@
 
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
-#include <arrow/util/byte_size.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,12 +11,12 @@
 #include <mutex>
 #include <thread>
 
-#include <spdlog/spdlog.h>
 
 #include "amp/stream.h"
 #include "flight/stream_detection.h"
-#include "streaming/backoff.h"
-#include "streaming/batch_coalescer.h"
+#include "load/flush_policy.h"
+#include "load/job_validation.h"
+#include "load/unit_writer.h"
 
 namespace amp::streaming {
 namespace {
@@ -35,9 +34,6 @@ Status StopStatus() {
 // Events a reader thread has prefetched from the engine; a few are enough to overlap
 // reading with writing, and the capacity bounds the memory held.
 constexpr size_t kPrefetchCapacity = 4;
-// How long a unit that ends at a microbatch boundary may wait for the next event before
-// it is committed anyway (capped by flush_interval): a halted chain sends none.
-constexpr std::chrono::milliseconds kIdleWindow{200};
 
 // Runs engine.Next() on a thread of its own and hands its results over a bounded queue,
 // in order (errors and the end included). The engine's Next()/Restart() then run on that
@@ -172,8 +168,8 @@ class Driver {
       // progress too, and the next run would load into the table as if nothing was wrong.
       const ErrorInfo* info = ErrorInfo::FromStatus(st);
       const bool stale = info != nullptr && info->code() == kStaleProgressCode;
-      if (created_table_ && !committed_any_ && !stale) {
-        session_.reset();  // return its connection before dropping
+      if (created_table_ && !CommittedAny() && !stale) {
+        if (writer_) writer_->CloseSession();  // return its connection before dropping
         (void)job_.loader->DropTable(job_.table);
       }
       if (!(st.IsCancelled() && (stop_.stop_requested() || consumer_gone_))) {
@@ -185,17 +181,12 @@ class Driver {
   }
 
  private:
+  // What the driver adds to the writer's unit: the stream's side of it.
   struct Unit {
-    bool open = false;
-    Clock::time_point started;
-    int64_t rows = 0;
-    int64_t bytes = 0;
-    int batches = 0;
     int microbatches = 0;
     std::vector<UndoEvent> reorgs;
     std::optional<StreamCheckpoint> checkpoint;  ///< The last watermark's.
     bool ends_at_watermark = false;
-    std::optional<BlockRange> blocks;  ///< Network, lowest start and highest end covered.
   };
 
   // --- Setup. ---
@@ -205,15 +196,8 @@ class Driver {
     const auto& caps = loader.capabilities();
     streaming_ = options_.stream.value_or(flight::SqlRequestsStreaming(job_.query));
     stream_id_ = options_.stream_id.empty() ? MakeStreamId(job_.query, job_.table) : options_.stream_id;
-    if (std::find(caps.modes.begin(), caps.modes.end(), options_.mode) == caps.modes.end()) {
-      return LoadError(Status::Invalid("loader '", loader.name(), "' does not support mode ",
-                                       ToString(options_.mode)),
-                       ErrorClass::kFatal, "UNSUPPORTED_MODE");
-    }
-    if (options_.mode == LoadMode::kUpsert && options_.key_columns.empty()) {
-      return LoadError(Status::Invalid("mode upsert needs LoadOptions::key_columns"),
-                       ErrorClass::kFatal, "INVALID_OPTIONS");
-    }
+    policy_ = load::FlushPolicy(load::FlushLimits::From(options_), streaming_);
+    AMP_RETURN_NOT_OK(load::ValidateJob(loader, options_, "load"));
 
     // The table must exist before data flows, so its schema comes from GetFlightInfo.
     std::shared_ptr<arrow::Schema> schema;
@@ -226,41 +210,30 @@ class Driver {
       return info.status();
     }));
     AMP_ASSIGN_OR_RETURN(block_column_, ResolveBlockColumn(*schema, options_.block_column));
-
-    TableSpec spec;
-    spec.name = job_.table;
-    spec.schema = schema;
-    spec.mode = options_.mode;
-    spec.key_columns = options_.key_columns;
-    spec.block_column = block_column_;
-    // Remember whether this load creates the table: if it then fails before its first
-    // commit (Amp rejects non-incremental streaming queries only at DoGet), Run() drops it
-    // again so that a rejected load leaves the destination as it was.
-    if (!job_.destination_prepared) {
-      auto existed = job_.loader->TableExists(job_.table);
-      created_table_ = existed.ok() && !*existed;
-      AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->EnsureTable(spec); }));
-      if (options_.mode == LoadMode::kOverwrite) {
-        AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->Truncate(job_.table); }));
-      }
-    }
+    // Every session of the load coalesces tiny batches (streaming/batch_coalescer.h):
+    // ampd's one-row messages reach the loader as large batches, within the same units.
+    writer_.emplace(load::UnitWriter::Options{
+        .loader = job_.loader, .table = job_.table, .rows_carry_blocks = !block_column_.empty()});
+    if (!job_.continues) AMP_RETURN_NOT_OK(PrepareDestination(schema));
+    LoaderSession* session = nullptr;
     AMP_RETURN_NOT_OK(Retry([&] {
-      auto session = OpenSession();
-      if (session.ok()) session_ = std::move(*session);
-      return session.status();
+      auto opened = writer_->session();
+      if (opened.ok()) session = *opened;
+      return opened.status();
     }));
 
     std::optional<StreamCheckpoint> checkpoint;
     if (streaming_ && options_.resume && options_.mode != LoadMode::kOverwrite) {
       AMP_RETURN_NOT_OK(Retry([&] {
-        auto loaded = session_->LoadCheckpoint(stream_id_);
+        auto loaded = session->LoadCheckpoint(stream_id_);
         if (loaded.ok()) checkpoint = std::move(*loaded);
         return loaded.status();
       }));
     }
-    if (!checkpoint && job_.start_after) {
-      checkpoint = job_.start_after;
+    if (!checkpoint && job_.continues && job_.continues->after) {
+      checkpoint = job_.continues->after;
       starts_after_handoff_ = true;
+      if (job_.continues->overlap) writer_->UndoInFirstUnit(*job_.continues->overlap);
     }
     start_cursor_ = checkpoint ? checkpoint->cursor.ToJson() : "{}";
     last_committed_ = checkpoint;
@@ -279,36 +252,33 @@ class Driver {
     return Status::OK();
   }
 
-  // Every session of the load coalesces tiny batches (streaming/batch_coalescer.h):
-  // ampd's one-row messages reach the loader as large batches, within the same units.
-  Result<std::unique_ptr<LoaderSession>> OpenSession() {
-    AMP_ASSIGN_OR_RETURN(auto session, job_.loader->OpenSession());
-    CoalesceOptions coalesce;
-    coalesce.rows_carry_blocks = !block_column_.empty();
-    return CoalesceAppends(std::move(session), coalesce);
+  // Creates the table (truncated for kOverwrite) unless the caller prepared it.
+  Status PrepareDestination(const std::shared_ptr<arrow::Schema>& schema) {
+    TableSpec spec;
+    spec.name = job_.table;
+    spec.schema = schema;
+    spec.mode = options_.mode;
+    spec.key_columns = options_.key_columns;
+    spec.block_column = block_column_;
+    // Remember whether this load creates the table: if it then fails before its first
+    // commit (Amp rejects non-incremental streaming queries only at DoGet), Run() drops it
+    // again so that a rejected load leaves the destination as it was.
+    auto existed = job_.loader->TableExists(job_.table);
+    created_table_ = existed.ok() && !*existed;
+    AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->EnsureTable(spec); }));
+    if (options_.mode == LoadMode::kOverwrite) {
+      AMP_RETURN_NOT_OK(Retry([&] { return job_.loader->Truncate(job_.table); }));
+    }
+    return Status::OK();
   }
 
   // Retries a setup step with backoff while its errors are not kFatal.
   Status Retry(const std::function<Status()>& step) {
-    Backoff backoff(options_.retry);
-    int failures = 0;
-    while (true) {
-      if (stop_.stop_requested()) return StopStatus();
-      Status st = step();
-      if (st.ok() || ClassOf(st) == ErrorClass::kFatal) return st;
-      if (backoff.Exhausted(++failures)) return st;
-      const auto delay = backoff.Delay(failures);
-      spdlog::warn("[load] {}; retrying in {:.1f} s (attempt {} of {})", st.message(),
-                   static_cast<double>(delay.count()) / 1000.0, failures + 1,
-                   options_.retry.max_attempts);
-      // Sleeps the backoff, or less when a stop is requested.
-      std::mutex mu;
-      std::condition_variable_any cv;
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait_for(lock, stop_, delay, [] { return false; });
-      if (stop_.stop_requested()) return StopStatus();
-    }
+    return load::RetryStep(options_.retry, stop_, "load", step, StopStatus);
   }
+
+  bool CommittedAny() const { return writer_ && writer_->committed_any(); }
+  bool UnitOpen() const { return writer_ && writer_->open(); }
 
   // --- The event loop. ---
 
@@ -321,14 +291,12 @@ class Driver {
         return FinishOnStop();
       }
       std::optional<Clock::duration> timeout;
-      const bool idle_commit =
-          streaming_ && unit_.open && unit_.ends_at_watermark && unit_.checkpoint;
-      if (idle_commit) timeout = std::min<Clock::duration>(options_.flush_interval, kIdleWindow);
+      if (UnitOpen() && unit_.ends_at_watermark && unit_.checkpoint) timeout = policy_.IdleWait();
       auto item = prefetcher_->Pop(timeout);
       if (!item) {
         // The unit is complete and nothing follows yet (a halted chain, or a catch-up
         // that ended on a full microbatch): make it visible now.
-        Status st = CommitUnit("idle");
+        Status st = CommitUnit(load::FlushReason::kIdle);
         if (st.ok()) continue;
         if (ClassOf(st) == ErrorClass::kFatal) return st;
         Recover(st);
@@ -361,12 +329,8 @@ class Driver {
   Status ApplyData(const DataEvent& data) {
     AMP_RETURN_NOT_OK(EnsureUnit());
     const BlockRange range = data.ranges.empty() ? BlockRange{} : data.ranges.front();
-    AMP_RETURN_NOT_OK(session_->Append(job_.table, *data.batch, range));
-    unit_.rows += data.batch->num_rows();
-    unit_.bytes += arrow::util::TotalBufferSize(*data.batch);
-    ++unit_.batches;
+    AMP_RETURN_NOT_OK(writer_->Append(*data.batch, range));
     unit_.ends_at_watermark = false;
-    Cover(data.ranges);
     return Status::OK();
   }
 
@@ -393,7 +357,7 @@ class Driver {
                          ErrorClass::kFatal, "NO_UNDO");
       }
       AMP_RETURN_NOT_OK(EnsureUnit());
-      AMP_RETURN_NOT_OK(session_->Undo(job_.table, undo.blocks));
+      AMP_RETURN_NOT_OK(writer_->Undo(undo.blocks));
       unit_.ends_at_watermark = false;
       return Status::OK();
     }
@@ -403,7 +367,7 @@ class Driver {
                        ErrorClass::kFatal, "NO_UNDO");
     }
     AMP_RETURN_NOT_OK(EnsureUnit());
-    AMP_RETURN_NOT_OK(session_->Undo(job_.table, undo.blocks));
+    AMP_RETURN_NOT_OK(writer_->Undo(undo.blocks));
     unit_.reorgs.push_back(undo);
     unit_.ends_at_watermark = false;
     return Status::OK();
@@ -413,11 +377,26 @@ class Driver {
     AMP_RETURN_NOT_OK(EnsureUnit());
     unit_.checkpoint = watermark.checkpoint;
     unit_.ends_at_watermark = true;
-    if (!watermark.ranges.empty()) ++unit_.microbatches;
-    Cover(watermark.ranges);
-    const std::string phase = CommitReason(watermark);
-    if (phase.empty()) return Status::OK();
-    return CommitUnit(phase);
+    if (!watermark.ranges.empty()) {
+      ++unit_.microbatches;
+      writer_->Cover(watermark.ranges.front());
+    }
+    const load::FlushReason reason = policy_.AtWatermark(Facts(watermark));
+    if (reason == load::FlushReason::kNone) return Status::OK();
+    return CommitUnit(reason);
+  }
+
+  // What the flush policy weighs at this watermark (see amp/load.h).
+  load::WatermarkFacts Facts(const WatermarkEvent& watermark) const {
+    load::WatermarkFacts facts;
+    facts.microbatch_blocks = watermark.ranges.empty() ? 0 : watermark.ranges.front().num_blocks();
+    facts.stop_requested = stop_.stop_requested();
+    facts.unit_has_undo = !unit_.reorgs.empty();
+    facts.reconnected = reconnects_ != reconnects_at_commit_;
+    facts.unit_rows = writer_->unit().rows;
+    facts.unit_bytes = writer_->unit().bytes;
+    facts.unit_age = Clock::now() - writer_->unit().started;
+    return facts;
   }
 
   // A rewind that does not start right after the checkpoint the destination holds.
@@ -431,103 +410,54 @@ class Driver {
     return undo.blocks.start != expected;
   }
 
-  // Why the unit should commit at this watermark ("" = keep it open). See amp/load.h.
-  std::string CommitReason(const WatermarkEvent& watermark) {
-    bool live = false;
-    if (!watermark.ranges.empty()) {
-      const uint64_t blocks = watermark.ranges.front().num_blocks();
-      const uint64_t full = longest_microbatch_ > 0 ? longest_microbatch_ : options_.server_microbatch_blocks;
-      live = blocks == 1 || blocks < full;
-      longest_microbatch_ = std::max(longest_microbatch_, blocks);
-    }
-    if (!streaming_) return "batch";
-    if (stop_.stop_requested()) return "stop";
-    if (!unit_.reorgs.empty() || watermark.ranges.empty()) return "reorg";
-    if (reconnects_ != reconnects_at_commit_) return "reconnect";
-    if (live) return "live";
-    if (unit_.rows >= options_.batch_size || unit_.bytes >= options_.flush_bytes) return "catchup";
-    if (Clock::now() - unit_.started >= options_.flush_interval) return "interval";
-    return "";
-  }
-
   Status EnsureUnit() {
-    if (unit_.open) return Status::OK();
-    if (session_ == nullptr) {
-      AMP_ASSIGN_OR_RETURN(session_, OpenSession());
-    }
-    AMP_RETURN_NOT_OK(session_->Begin());
+    if (writer_->open()) return Status::OK();
     unit_ = Unit{};
-    unit_.open = true;
-    unit_.started = Clock::now();
-    if (starts_after_handoff_ && !committed_any_ && job_.undo_until_first_commit) {
-      // The hand-off overlap: what the parallel workers wrote past the hand-off block goes
-      // in the same transaction as the live stream's first rows.
-      AMP_RETURN_NOT_OK(session_->Undo(job_.table, *job_.undo_until_first_commit));
-    }
-    return Status::OK();
+    return writer_->Begin();
   }
 
-  Status CommitUnit(const std::string& phase) {
-    committing_phase_ = phase;
-    AMP_RETURN_NOT_OK(session_->Commit(&*unit_.checkpoint));
-    unit_.open = false;
-    Committed(phase);
+  Status CommitUnit(load::FlushReason reason) {
+    committing_reason_ = reason;
+    AMP_ASSIGN_OR_RETURN(load::UnitCounters counters, writer_->Commit(*unit_.checkpoint));
+    Committed(reason, counters);
     return Status::OK();
   }
 
   // The unit is durable: advance the engine and report it.
-  void Committed(const std::string& phase) {
-    committed_any_ = true;
+  void Committed(load::FlushReason reason, const load::UnitCounters& counters) {
     engine_->Commit(*unit_.checkpoint);
     last_committed_ = unit_.checkpoint;
-    committed_in_run_ = true;
     reconnects_at_commit_ = reconnects_;
-    PushUnitResults(phase);
+    PushUnitResults(std::string(load::ToString(reason)), counters);
     unit_ = Unit{};
   }
 
   void AbortUnit() {
-    if (unit_.open && session_) session_->Abort();
+    if (writer_) writer_->Abort();
     unit_ = Unit{};
   }
 
   // A retryable loader error: abort, learn what the destination really holds, reconnect.
   void Recover(const Status& error) {
-    // Only a failed Commit leaves a unit that ends at a watermark behind.
-    std::optional<StreamCheckpoint> attempted;
-    if (unit_.open && unit_.ends_at_watermark) attempted = unit_.checkpoint;
-    if (unit_.open && session_) session_->Abort();
-    session_.reset();
-    auto session = OpenSession();
-    if (!session.ok()) {
+    const bool read_durable = streaming_ && (CommittedAny() || options_.resume);
+    auto recovery = writer_->Recover(read_durable ? std::optional<std::string>(stream_id_)
+                                                  : std::nullopt);
+    if (!recovery.ok() || !read_durable) {
       unit_ = Unit{};
       RestartEngine(std::nullopt, error);
       return;
     }
-    session_ = std::move(*session);
-    if (!streaming_ || !(committed_in_run_ || options_.resume)) {
-      unit_ = Unit{};
-      RestartEngine(std::nullopt, error);
-      return;
-    }
-    auto durable = session_->LoadCheckpoint(stream_id_);
-    if (!durable.ok()) {
-      unit_ = Unit{};
-      RestartEngine(std::nullopt, error);
-      return;
-    }
-    // Nothing committed yet after a hand-off: the stream still starts after it.
-    if (!*durable && starts_after_handoff_) *durable = job_.start_after;
-    if (attempted && *durable && (*durable)->transaction_id == attempted->transaction_id &&
-        (*durable)->cursor == attempted->cursor) {
+    if (recovery->landed) {
       // The commit reported an error but was applied: carry on from there.
-      unit_.open = false;
-      Committed(committing_phase_);
+      Committed(committing_reason_, *recovery->landed);
       return;
     }
+    std::optional<StreamCheckpoint> durable = std::move(recovery->durable);
+    // Nothing committed yet after a hand-off: the stream still starts after it.
+    if (!durable && starts_after_handoff_) durable = job_.continues->after;
     unit_ = Unit{};
-    last_committed_ = *durable;
-    RestartEngine(std::optional<std::optional<StreamCheckpoint>>(*durable), error);
+    last_committed_ = durable;
+    RestartEngine(std::optional<std::optional<StreamCheckpoint>>(durable), error);
   }
 
   // Restarts the engine on the reader thread (it owns Next() and Restart()), dropping what
@@ -544,8 +474,8 @@ class Driver {
   }
 
   Status FinishOnStop() {
-    if (unit_.open && unit_.ends_at_watermark && unit_.checkpoint) {
-      Status st = CommitUnit("stop");
+    if (UnitOpen() && unit_.ends_at_watermark && unit_.checkpoint) {
+      Status st = CommitUnit(load::FlushReason::kStop);
       if (!st.ok()) {
         AbortUnit();
         return st;
@@ -554,20 +484,6 @@ class Driver {
     }
     AbortUnit();
     return Status::OK();
-  }
-
-  void Cover(const std::vector<BlockRange>& ranges) {
-    if (ranges.empty()) return;
-    const BlockRange& r = ranges.front();
-    if (!unit_.blocks) {
-      unit_.blocks = BlockRange{};
-      unit_.blocks->network = r.network;
-      unit_.blocks->start = r.start;
-      unit_.blocks->end = r.end;
-      return;
-    }
-    unit_.blocks->start = std::min(unit_.blocks->start, r.start);
-    unit_.blocks->end = std::max(unit_.blocks->end, r.end);
   }
 
   // --- Results. ---
@@ -585,9 +501,9 @@ class Driver {
     return r;
   }
 
-  void PushUnitResults(const std::string& phase) {
+  void PushUnitResults(const std::string& phase, const load::UnitCounters& counters) {
     const auto now = Clock::now();
-    const std::chrono::duration<double> duration = now - unit_.started;
+    const std::chrono::duration<double> duration = now - counters.started;
     reorgs_ += static_cast<int>(unit_.reorgs.size());  // committed ones only
     for (const auto& undo : unit_.reorgs) {
       LoadResult r = BaseResult();
@@ -606,13 +522,13 @@ class Driver {
       Push(std::move(r));
     }
     LoadResult r = BaseResult();
-    r.rows_loaded = unit_.rows;
+    r.rows_loaded = counters.rows;
     r.duration = duration;
-    r.ops_per_second = duration.count() > 0 ? static_cast<double>(unit_.rows) / duration.count() : 0;
+    r.ops_per_second = duration.count() > 0 ? static_cast<double>(counters.rows) / duration.count() : 0;
     r.metadata["operation"] = "load";
     r.metadata["phase"] = phase;
-    if (unit_.blocks) r.metadata["block_range"] = unit_.blocks->ToString();
-    r.metadata["batches"] = std::to_string(unit_.batches);
+    if (counters.blocks) r.metadata["block_range"] = counters.blocks->ToString();
+    r.metadata["batches"] = std::to_string(counters.batches);
     r.metadata["microbatches"] = std::to_string(unit_.microbatches);
     r.metadata["transaction_id"] = std::to_string(unit_.checkpoint->transaction_id);
     r.metadata["cursor"] = unit_.checkpoint->cursor.ToJson();
@@ -646,8 +562,9 @@ class Driver {
   std::string stream_id_;
   std::string block_column_;
   std::string start_cursor_;
-  std::string committing_phase_;
-  std::unique_ptr<LoaderSession> session_;
+  load::FlushPolicy policy_{load::FlushLimits{}, true};
+  load::FlushReason committing_reason_ = load::FlushReason::kNone;
+  std::optional<load::UnitWriter> writer_;  ///< Set once the block column is known.
   std::unique_ptr<TransactionalStream> engine_;
   std::unique_ptr<Prefetcher> prefetcher_;  ///< Destroyed (joined) before engine_.
   Unit unit_;
@@ -655,13 +572,10 @@ class Driver {
   /// What the destination holds as far as this load knows (the engine's start point).
   std::optional<StreamCheckpoint> last_committed_;
   bool created_table_ = false;  ///< EnsureTable() created the destination table.
-  bool committed_any_ = false;  ///< A unit of this load committed.
-  uint64_t longest_microbatch_ = 0;
   int reconnects_at_commit_ = 0;
   int reorgs_ = 0;
-  bool committed_in_run_ = false;
   bool consumer_gone_ = false;
-  bool starts_after_handoff_ = false;  ///< Started from LoadJob::start_after.
+  bool starts_after_handoff_ = false;  ///< Started from LoadJob::continues->after.
 };
 
 }  // namespace

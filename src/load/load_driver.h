@@ -1,11 +1,11 @@
 // The load pipeline behind QueryBuilder::load(): it prepares the destination (EnsureTable,
 // kOverwrite truncation, the committed checkpoint), runs a TransactionalStream, and turns
-// its events into units of work on one LoaderSession:
+// its events into units of work of one load::UnitWriter (unit_writer.h):
 //
 //   Begin; Undo(reorg)...; Append(data)...; Commit(watermark's checkpoint)
 //
-// A unit may span several microbatches during catch-up; the cadence that closes it is
-// documented in amp/load.h. The engine is read ahead on a thread of its own through a
+// A unit may span several microbatches during catch-up; load::FlushPolicy
+// (flush_policy.h) closes it with the cadence documented in amp/load.h. The engine is read ahead on a thread of its own through a
 // queue of a few events, so a unit that ends at a watermark and is followed by no event
 // within min(flush_interval, 200 ms) is committed then (phase "idle"): a catch-up ending
 // on a full microbatch, or an idle chain, would otherwise stay invisible. Errors:
@@ -43,6 +43,18 @@ class ResultSink {
   virtual bool Push(LoadResult result) = 0;
 };
 
+/// How a load carries on from what its caller wrote to the same table (LoadJob::continues).
+struct Continuation {
+  /// Where the stream starts (resumes after, amp-resume) when the destination holds no
+  /// checkpoint of its stream id; unset: at the server's first block.
+  std::optional<StreamCheckpoint> after;
+  /// When the load starts from `after`: rows of these blocks are deleted in its first
+  /// unit, in the same transaction as the first rows (load::UnitWriter::UndoInFirstUnit),
+  /// and in every replay of that unit until one commits: what the caller wrote past
+  /// `after` that the stream will send again.
+  std::optional<BlockInterval> overlap;
+};
+
 struct LoadJob {
   const Client* client = nullptr;  ///< Must outlive the load.
   std::string query;
@@ -50,16 +62,12 @@ struct LoadJob {
   LoadOptions options;
   std::shared_ptr<Loader> loader;  ///< Shared: a parallel load's workers and live stream use one.
 
-  // Used by the hybrid hand-off of a parallel load (parallel_load.cc):
-  /// The table was created (and truncated for kOverwrite) by the caller: no EnsureTable,
-  /// no Truncate, and a failed load drops nothing.
-  bool destination_prepared = false;
-  /// Where the stream starts when the destination holds no checkpoint of the stream id:
-  /// resume after this checkpoint (amp-resume) instead of from the server's first block.
-  std::optional<StreamCheckpoint> start_after;
-  /// When the load starts from `start_after`: rows of these blocks are deleted in every
-  /// unit until one commits (the first commit), in the same transaction as its rows.
-  std::optional<BlockInterval> undo_until_first_commit;
+  /// Set by a caller that prepared the destination itself and may have written to it
+  /// before this load starts: the load then neither creates, truncates nor drops the
+  /// table, and starts from `continues->after` when the destination holds no checkpoint
+  /// of its stream id. A hybrid parallel load (src/parallel/parallel_load.cc) uses it for
+  /// its live stream after the catch-up workers.
+  std::optional<Continuation> continues;
   /// Added to the metadata of every result of this load.
   std::map<std::string, std::string> result_metadata;
 };

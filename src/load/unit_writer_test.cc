@@ -8,6 +8,7 @@
 #include <arrow/api.h>
 
 #include "common/testing/status_matchers.h"
+#include "flight/testing/scripted_server.h"
 #include "loaders/memory/memory_loader.h"
 
 namespace amp::load {
@@ -15,23 +16,13 @@ namespace {
 
 using ::testing::ElementsAre;
 
-std::shared_ptr<arrow::Schema> Schema() {
-  return arrow::schema({arrow::field("block_num", arrow::uint64(), false)});
-}
-
+// The scripted server's fixtures: rows of one block_num column, one range of "mainnet".
 std::shared_ptr<arrow::RecordBatch> Batch(const std::vector<uint64_t>& blocks) {
-  arrow::UInt64Builder builder;
-  EXPECT_TRUE(builder.AppendValues(blocks).ok());
-  return arrow::RecordBatch::Make(Schema(), static_cast<int64_t>(blocks.size()),
-                                  {builder.Finish().ValueOrDie()});
+  return amp::testing::BlockNumBatch(blocks);
 }
 
 BlockRange Range(BlockNumber start, BlockNumber end) {
-  BlockRange r;
-  r.network = "mainnet";
-  r.start = start;
-  r.end = end;
-  return r;
+  return amp::testing::TestRange("mainnet", start, end);
 }
 
 StreamCheckpoint Record(uint64_t transaction_id, BlockNumber through) {
@@ -56,7 +47,7 @@ class UnitWriterTest : public ::testing::Test {
     loader_ = std::move(*loader);
     TableSpec spec;
     spec.name = "t";
-    spec.schema = Schema();
+    spec.schema = amp::testing::BlockNumSchema();
     spec.block_column = "block_num";
     ASSERT_OK(loader_->EnsureTable(spec));
   }
@@ -166,11 +157,11 @@ TEST_F(UnitWriterTest, RecoverSeesThatAFailedCommitDidNotLand) {
   EXPECT_THAT(Stored(), ElementsAre(1, 2));
 }
 
-TEST_F(UnitWriterTest, RecoverAfterAnAppendErrorReportsNothingLanded) {
+TEST_F(UnitWriterTest, RecoverAfterAnUndoErrorReportsNothingLanded) {
   UnitWriter writer = Writer();
-  store_->InjectFault(MemoryFault::At(MemoryFault::Call::kAppend, 1));
+  store_->InjectFault(MemoryFault::At(MemoryFault::Call::kUndo, 1));
   ASSERT_OK(writer.Begin());
-  EXPECT_FALSE(writer.Append(*Batch({1}), Range(1, 1)).ok());
+  EXPECT_FALSE(writer.Undo(BlockInterval{1, 2}).ok());
   ASSERT_OK_AND_ASSIGN(Recovery recovery, writer.Recover(std::string("job")));
   EXPECT_FALSE(recovery.landed.has_value());
   EXPECT_FALSE(recovery.durable.has_value());

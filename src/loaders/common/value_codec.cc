@@ -103,10 +103,13 @@ Parsed ParseTimestampParts(std::string_view text, int digits, bool utc_suffix_re
     return Parsed::kMalformed;
   }
   if (pos != text.size()) return Parsed::kMalformed;
-  if (__builtin_mul_overflow(days, 86400 * static_cast<int64_t>(kPow10[digits]), value) ||
-      __builtin_add_overflow(*value, clock, value)) {
+  // In 128 bits: the earliest int64 nanosecond (1677-09-21T00:12:43.145224192) is a day
+  // count whose midnight is already below INT64_MIN.
+  const __int128 wide = static_cast<__int128>(days) * 86400 * kPow10[digits] + clock;
+  if (wide < std::numeric_limits<int64_t>::min() || wide > std::numeric_limits<int64_t>::max()) {
     return Parsed::kOutOfRange;
   }
+  *value = static_cast<int64_t>(wide);
   return Parsed::kOk;
 }
 
@@ -668,44 +671,104 @@ Result<JsonValue> ParseJson(std::string_view text, const JsonDialect& dialect) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Exact decimal arithmetic and list builders.
+
+bool WideUInt::MulAdd(uint64_t m, uint64_t add) {
+  unsigned __int128 carry = add;
+  for (int k = 0; k < n; ++k) {
+    unsigned __int128 p = static_cast<unsigned __int128>(limbs[k]) * m + carry;
+    limbs[k] = static_cast<uint64_t>(p);
+    carry = p >> 64;
+  }
+  if (carry != 0) {
+    if (n == kMaxLimbs) return false;
+    limbs[n++] = static_cast<uint64_t>(carry);
+  }
+  return true;
+}
+
+uint64_t WideUInt::Div(uint64_t d) {
+  unsigned __int128 rem = 0;
+  for (int k = n - 1; k >= 0; --k) {
+    unsigned __int128 cur = (rem << 64) | limbs[k];
+    limbs[k] = static_cast<uint64_t>(cur / d);
+    rem = cur % d;
+  }
+  while (n > 0 && limbs[n - 1] == 0) --n;
+  return static_cast<uint64_t>(rem);
+}
+
+int WideUInt::BitLength() const {
+  return n == 0 ? 0 : 64 * (n - 1) + std::bit_width(limbs[n - 1]);
+}
+
+Rescaled RescaleByPowerOfTen(WideUInt* magnitude, int64_t exponent) {
+  while (exponent > 0 && magnitude->n > 0) {
+    const int step = static_cast<int>(std::min<int64_t>(exponent, 19));
+    if (!magnitude->MulAdd(kPow10[step], 0)) return Rescaled::kOverflow;
+    exponent -= step;
+  }
+  while (exponent < 0 && magnitude->n > 0) {
+    const int step = static_cast<int>(std::min<int64_t>(-exponent, 19));
+    if (magnitude->Div(kPow10[step]) != 0) return Rescaled::kDigitsLost;
+    exponent += step;
+  }
+  return Rescaled::kExact;
+}
+
+bool ToTwosComplement(const WideUInt& magnitude, bool negative, int width, uint8_t* out) {
+  if (magnitude.BitLength() > width * 8 - 1) return false;
+  uint64_t words[WideUInt::kMaxLimbs] = {};
+  std::copy(magnitude.limbs, magnitude.limbs + magnitude.n, words);
+  if (negative) {
+    bool carry = true;
+    for (uint64_t& w : words) {
+      w = ~w;
+      if (carry) {
+        ++w;
+        carry = w == 0;
+      }
+    }
+  }
+  std::memcpy(out, words, width);  // little-endian host (x86-64, aarch64)
+  return true;
+}
+
+Status StartList(arrow::ArrayBuilder* b, const arrow::DataType& type, int64_t n) {
+  switch (type.id()) {
+    case Type::LIST: return static_cast<arrow::ListBuilder*>(b)->Append(true, n);
+    case Type::LARGE_LIST: return static_cast<arrow::LargeListBuilder*>(b)->Append(true, n);
+    case Type::LIST_VIEW: return static_cast<arrow::ListViewBuilder*>(b)->Append(true, n);
+    case Type::LARGE_LIST_VIEW:
+      return static_cast<arrow::LargeListViewBuilder*>(b)->Append(true, n);
+    case Type::FIXED_SIZE_LIST: {
+      const int32_t size = static_cast<const arrow::FixedSizeListType&>(type).list_size();
+      if (n != size) {
+        return Status::Invalid("a list of ", n, " elements does not fit ", type.ToString());
+      }
+      return static_cast<arrow::FixedSizeListBuilder*>(b)->Append();
+    }
+    default: return Status::TypeError("not a list type: ", type.ToString());
+  }
+}
+
+arrow::ArrayBuilder* ListValueBuilder(arrow::ArrayBuilder* b, const arrow::DataType& type) {
+  switch (type.id()) {
+    case Type::LIST: return static_cast<arrow::ListBuilder*>(b)->value_builder();
+    case Type::LARGE_LIST: return static_cast<arrow::LargeListBuilder*>(b)->value_builder();
+    case Type::LIST_VIEW: return static_cast<arrow::ListViewBuilder*>(b)->value_builder();
+    case Type::LARGE_LIST_VIEW:
+      return static_cast<arrow::LargeListViewBuilder*>(b)->value_builder();
+    case Type::FIXED_SIZE_LIST:
+      return static_cast<arrow::FixedSizeListBuilder*>(b)->value_builder();
+    default: return nullptr;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // JSON -> Arrow builders.
 
 namespace {
-
-constexpr int kNumLimbs = 6;  // 384 bits: a Decimal256 plus headroom for the arithmetic
-
-// An unsigned integer of up to kNumLimbs 64-bit limbs, for exact decimal rescaling.
-struct WideUInt {
-  uint64_t limbs[kNumLimbs] = {};
-  int n = 0;  // used limbs (no zero top limb)
-
-  // *this = *this * m + add; false on overflow.
-  bool MulAdd(uint64_t m, uint64_t add) {
-    unsigned __int128 carry = add;
-    for (int k = 0; k < n; ++k) {
-      unsigned __int128 p = static_cast<unsigned __int128>(limbs[k]) * m + carry;
-      limbs[k] = static_cast<uint64_t>(p);
-      carry = p >> 64;
-    }
-    if (carry != 0) {
-      if (n == kNumLimbs) return false;
-      limbs[n++] = static_cast<uint64_t>(carry);
-    }
-    return true;
-  }
-  // Divides by d; returns the remainder.
-  uint64_t Div(uint64_t d) {
-    unsigned __int128 rem = 0;
-    for (int k = n - 1; k >= 0; --k) {
-      unsigned __int128 cur = (rem << 64) | limbs[k];
-      limbs[k] = static_cast<uint64_t>(cur / d);
-      rem = cur % d;
-    }
-    while (n > 0 && limbs[n - 1] == 0) --n;
-    return static_cast<uint64_t>(rem);
-  }
-  int BitLength() const { return n == 0 ? 0 : 64 * (n - 1) + std::bit_width(limbs[n - 1]); }
-};
 
 Status Mismatch(const JsonValue& v, const arrow::DataType& type, const JsonDialect& dialect) {
   static const char* kKinds[] = {"null", "boolean", "number", "string", "array", "object"};
@@ -738,25 +801,6 @@ bool ParseJsonFloat(const JsonValue& v, F* out) {
            ParseFloatText(v.text, out);
   }
   return v.kind == JsonValue::Kind::kNumber && ParseWhole(std::string_view(v.text), out);
-}
-
-// Little-endian two's complement of `width` bytes; false when it does not fit.
-bool ToTwosComplement(const WideUInt& magnitude, bool negative, int width, uint8_t* out) {
-  if (magnitude.BitLength() > width * 8 - 1) return false;
-  uint64_t words[kNumLimbs] = {};
-  std::copy(magnitude.limbs, magnitude.limbs + magnitude.n, words);
-  if (negative) {
-    bool carry = true;
-    for (uint64_t& w : words) {
-      w = ~w;
-      if (carry) {
-        ++w;
-        carry = w == 0;
-      }
-    }
-  }
-  std::memcpy(out, words, width);  // little-endian host (x86-64, aarch64)
-  return true;
 }
 
 Status AppendDecimal(const JsonValue& v, const arrow::DataType& type, const JsonDialect& dialect,
@@ -794,40 +838,14 @@ Status AppendDecimal(const JsonValue& v, const arrow::DataType& type, const Json
     pos = t.size();
   }
   if (!any_digit || pos != t.size()) return Mismatch(v, type, dialect);
-  exponent += dec.scale();
-  while (exponent > 0 && magnitude.n > 0) {
-    const int step = static_cast<int>(std::min<int64_t>(exponent, 19));
-    if (!magnitude.MulAdd(kPow10[step], 0)) return Inexact(what, type);
-    exponent -= step;
-  }
-  while (exponent < 0 && magnitude.n > 0) {
-    const int step = static_cast<int>(std::min<int64_t>(-exponent, 19));
-    if (magnitude.Div(kPow10[step]) != 0) return Inexact(what, type);
-    exponent += step;
+  if (RescaleByPowerOfTen(&magnitude, exponent + dec.scale()) != Rescaled::kExact) {
+    return Inexact(what, type);
   }
   uint8_t bytes[32];
   if (!ToTwosComplement(magnitude, negative && magnitude.n > 0, dec.byte_width(), bytes)) {
     return Inexact(what, type);
   }
   return static_cast<arrow::FixedSizeBinaryBuilder*>(b)->Append(bytes);
-}
-
-Status StartList(arrow::ArrayBuilder* b, const arrow::DataType& type, int64_t n) {
-  switch (type.id()) {
-    case Type::LIST: return static_cast<arrow::ListBuilder*>(b)->Append(true, n);
-    case Type::LARGE_LIST: return static_cast<arrow::LargeListBuilder*>(b)->Append(true, n);
-    case Type::LIST_VIEW: return static_cast<arrow::ListViewBuilder*>(b)->Append(true, n);
-    case Type::LARGE_LIST_VIEW:
-      return static_cast<arrow::LargeListViewBuilder*>(b)->Append(true, n);
-    case Type::FIXED_SIZE_LIST: {
-      const int32_t size = static_cast<const arrow::FixedSizeListType&>(type).list_size();
-      if (n != size) {
-        return Status::Invalid("a list of ", n, " elements does not fit ", type.ToString());
-      }
-      return static_cast<arrow::FixedSizeListBuilder*>(b)->Append();
-    }
-    default: return Status::TypeError("not a list type: ", type.ToString());
-  }
 }
 
 Status AppendBytes(const JsonValue& v, const arrow::DataType& type, const JsonDialect& dialect,
@@ -903,19 +921,6 @@ Status AppendTemporal(const JsonValue& v, const arrow::DataType& type, const Jso
   }
 }
 
-arrow::ArrayBuilder* ListValues(arrow::ArrayBuilder* b, const arrow::DataType& type) {
-  switch (type.id()) {
-    case Type::LIST: return static_cast<arrow::ListBuilder*>(b)->value_builder();
-    case Type::LARGE_LIST: return static_cast<arrow::LargeListBuilder*>(b)->value_builder();
-    case Type::LIST_VIEW: return static_cast<arrow::ListViewBuilder*>(b)->value_builder();
-    case Type::LARGE_LIST_VIEW:
-      return static_cast<arrow::LargeListViewBuilder*>(b)->value_builder();
-    case Type::FIXED_SIZE_LIST:
-      return static_cast<arrow::FixedSizeListBuilder*>(b)->value_builder();
-    default: return nullptr;
-  }
-}
-
 }  // namespace
 
 Status AppendFromJson(const JsonValue& v, const arrow::DataType& type, const JsonDialect& dialect,
@@ -985,7 +990,7 @@ Status AppendFromJson(const JsonValue& v, const arrow::DataType& type, const Jso
     case Type::LARGE_LIST_VIEW: {
       if (v.kind != JsonValue::Kind::kArray) return Mismatch(v, type, dialect);
       AMP_RETURN_NOT_OK(StartList(b, type, static_cast<int64_t>(v.items.size())));
-      arrow::ArrayBuilder* values = ListValues(b, type);
+      arrow::ArrayBuilder* values = ListValueBuilder(b, type);
       const arrow::DataType& element = *type.field(0)->type();
       for (const JsonValue& item : v.items) {
         AMP_RETURN_NOT_OK(AppendFromJson(item, element, dialect, values));

@@ -9,15 +9,10 @@
 
 #include <limits>
 
+#include "common/testing/batch_builders.h"
+
 namespace amp::loaders {
 namespace {
-
-std::shared_ptr<arrow::Array> FromJson(const std::shared_ptr<arrow::DataType>& type,
-                                       const std::string& json) {
-  auto result = arrow::json::ArrayFromJSONString(type, json);
-  EXPECT_TRUE(result.ok()) << result.status().ToString();
-  return *result;
-}
 
 std::string Json(const arrow::Array& array, int64_t i, const JsonDialect& dialect) {
   std::string out;
@@ -134,6 +129,10 @@ TEST(ValueCodecTest, DatesAndTimestampsPerDialect) {
                           "2023-13-01T00:00:00Z", "1234567890123456789-01-01T00:00:00Z"}) {
     EXPECT_FALSE(ParseIsoTimestamp(bad, 3, true, kRedisText).ok()) << bad;
   }
+  EXPECT_EQ(*ParseIsoTimestamp("1677-09-21T00:12:43.145224192Z", 9, true, kRedisText),
+            std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(*ParseIsoTimestamp("2262-04-11T23:47:16.854775807", 9, false, kPostgresJsonb),
+            std::numeric_limits<int64_t>::max());
   auto overflow = ParseIsoTimestamp("999999-01-01T00:00:00", 9, false, kPostgresJsonb);
   ASSERT_FALSE(overflow.ok());
   EXPECT_NE(overflow.status().message().find("out of the int64 range"), std::string::npos);
@@ -158,24 +157,24 @@ TEST(ValueCodecTest, StringEscapesPerDialect) {
 }
 
 TEST(ValueCodecTest, ScalarJsonPerDialect) {
-  auto f32 = FromJson(arrow::float32(), "[0.1]");
+  auto f32 = ArrayFromJson(arrow::float32(), "[0.1]");
   EXPECT_EQ(Json(*f32, 0, kPostgresJsonb), "0.1");
   EXPECT_EQ(Json(*f32, 0, kRedisText), "0.10000000149011612");
-  auto dec = FromJson(arrow::decimal128(10, 3), R"(["-1.500"])");
+  auto dec = ArrayFromJson(arrow::decimal128(10, 3), R"(["-1.500"])");
   EXPECT_EQ(Json(*dec, 0, kPostgresJsonb), "-1.500");
   EXPECT_EQ(Json(*dec, 0, kRedisText), "\"-1.500\"");
-  auto d64 = FromJson(arrow::date64(), "[86400000]");
+  auto d64 = ArrayFromJson(arrow::date64(), "[86400000]");
   EXPECT_EQ(Json(*d64, 0, kPostgresJsonb), "\"1970-01-02\"");
   EXPECT_EQ(Json(*d64, 0, kRedisText), "86400000");
-  auto t32 = FromJson(arrow::time32(arrow::TimeUnit::MILLI), "[3661001]");
+  auto t32 = ArrayFromJson(arrow::time32(arrow::TimeUnit::MILLI), "[3661001]");
   EXPECT_EQ(Json(*t32, 0, kPostgresJsonb), "\"01:01:01.001\"");
   EXPECT_EQ(Json(*t32, 0, kRedisText), "3661001");
-  auto ts = FromJson(arrow::timestamp(arrow::TimeUnit::SECOND), "[0]");
+  auto ts = ArrayFromJson(arrow::timestamp(arrow::TimeUnit::SECOND), "[0]");
   EXPECT_EQ(Json(*ts, 0, kPostgresJsonb), "\"1970-01-01T00:00:00\"");
   EXPECT_EQ(Json(*ts, 0, kRedisText), "\"1970-01-01T00:00:00Z\"");
-  auto zoned = FromJson(arrow::timestamp(arrow::TimeUnit::SECOND, "UTC"), "[0]");
+  auto zoned = ArrayFromJson(arrow::timestamp(arrow::TimeUnit::SECOND, "UTC"), "[0]");
   EXPECT_EQ(Json(*zoned, 0, kPostgresJsonb), "\"1970-01-01T00:00:00Z\"");
-  auto bin = FromJson(arrow::binary(), R"(["ab", null])");
+  auto bin = ArrayFromJson(arrow::binary(), R"(["ab", null])");
   EXPECT_EQ(Json(*bin, 0, kPostgresJsonb), "\"0x6162\"");
   EXPECT_EQ(Json(*bin, 1, kPostgresJsonb), "null");
   arrow::DoubleBuilder nan;
@@ -192,13 +191,13 @@ TEST(ValueCodecTest, ScalarJsonPerDialect) {
 TEST(ValueCodecTest, NestedJsonKeepsFieldOrderAndSlices) {
   auto type = arrow::struct_({arrow::field("b", arrow::int32()),
                               arrow::field("a\"", arrow::list(arrow::utf8()))});
-  auto array = FromJson(type, R"([{"b": 1, "a\"": ["x"]}, {"b": null, "a\"": []}, null])");
+  auto array = ArrayFromJson(type, R"([{"b": 1, "a\"": ["x"]}, {"b": null, "a\"": []}, null])");
   EXPECT_EQ(Json(*array, 0, kPostgresJsonb), R"({"b":1,"a\"":["x"]})");
   EXPECT_EQ(Json(*array->Slice(1), 0, kPostgresJsonb), R"({"b":null,"a\"":[]})");
   EXPECT_EQ(Json(*array, 2, kRedisText), "null");
   auto dict = *arrow::DictionaryArray::FromArrays(arrow::dictionary(arrow::int8(), arrow::utf8()),
-                                                  FromJson(arrow::int8(), "[1, 0]"),
-                                                  FromJson(arrow::utf8(), R"(["x", null])"));
+                                                  ArrayFromJson(arrow::int8(), "[1, 0]"),
+                                                  ArrayFromJson(arrow::utf8(), R"(["x", null])"));
   EXPECT_TRUE(IsNullValue(*dict, 0)) << "a null dictionary value";
   EXPECT_FALSE(IsNullValue(*dict, 1));
   EXPECT_EQ(Json(*dict, 0, kPostgresJsonb), "null");
@@ -212,29 +211,29 @@ std::vector<std::shared_ptr<arrow::Array>> EveryType() {
                                     std::numeric_limits<double>::infinity(),
                                     -std::numeric_limits<double>::infinity(), 5e-324}).ok());
   return {
-      FromJson(arrow::boolean(), "[true, false, null]"),
-      FromJson(arrow::int8(), "[-128, 127, null]"),
-      FromJson(arrow::int64(), "[-9223372036854775808, 9223372036854775807]"),
-      FromJson(arrow::uint64(), "[18446744073709551615, 0]"),
-      FromJson(arrow::uint32(), "[4294967295]"),
-      FromJson(arrow::float32(), "[0.1, -3.5, 3.4028235e38, null]"),
-      FromJson(arrow::float64(), "[0.1, 1e300, 12345678901234567890]"),
+      ArrayFromJson(arrow::boolean(), "[true, false, null]"),
+      ArrayFromJson(arrow::int8(), "[-128, 127, null]"),
+      ArrayFromJson(arrow::int64(), "[-9223372036854775808, 9223372036854775807]"),
+      ArrayFromJson(arrow::uint64(), "[18446744073709551615, 0]"),
+      ArrayFromJson(arrow::uint32(), "[4294967295]"),
+      ArrayFromJson(arrow::float32(), "[0.1, -3.5, 3.4028235e38, null]"),
+      ArrayFromJson(arrow::float64(), "[0.1, 1e300, 12345678901234567890]"),
       *special.Finish(),
-      FromJson(arrow::decimal128(38, 4), R"(["-1234567890123456789012345678.1234", "0.0001"])"),
-      FromJson(arrow::decimal256(76, 2), R"(["12345678901234567890123456789012345678901234567890.25"])"),
-      FromJson(arrow::utf8(), R"(["", "tab\t ünïcode 𝄞", "\u0001\u007f", null])"),
-      FromJson(arrow::binary(), R"(["", "\u0000\u00ff", null])"),
-      FromJson(arrow::fixed_size_binary(3), R"(["abc"])"),
-      FromJson(arrow::timestamp(TimeUnit::NANO, "UTC"), "[1700000000123456789, -1]"),
-      FromJson(arrow::timestamp(TimeUnit::SECOND), "[-62135596800, -62198755200, 0]"),
-      FromJson(arrow::date32(), "[-1, 19000, -719529, 2932897]"),
-      FromJson(arrow::date64(), "[86400000, 0]"),
-      FromJson(arrow::time32(TimeUnit::MILLI), "[1, 86399999]"),
-      FromJson(arrow::time64(TimeUnit::NANO), "[86399999999999, 0]"),
-      FromJson(arrow::list(arrow::int32()), "[[1, null], [], null]"),
-      FromJson(arrow::fixed_size_list(arrow::int16(), 2), "[[1, 2], null]"),
-      FromJson(arrow::list(arrow::list(arrow::uint64())), "[[[18446744073709551615], []], null]"),
-      FromJson(arrow::struct_({arrow::field("k", arrow::utf8()), arrow::field("v", arrow::float64())}),
+      ArrayFromJson(arrow::decimal128(38, 4), R"(["-1234567890123456789012345678.1234", "0.0001"])"),
+      ArrayFromJson(arrow::decimal256(76, 2), R"(["12345678901234567890123456789012345678901234567890.25"])"),
+      ArrayFromJson(arrow::utf8(), R"(["", "tab\t ünïcode 𝄞", "\u0001\u007f", null])"),
+      ArrayFromJson(arrow::binary(), R"(["", "\u0000\u00ff", null])"),
+      ArrayFromJson(arrow::fixed_size_binary(3), R"(["abc"])"),
+      ArrayFromJson(arrow::timestamp(TimeUnit::NANO, "UTC"), "[1700000000123456789, -1]"),
+      ArrayFromJson(arrow::timestamp(TimeUnit::SECOND), "[-62135596800, -62198755200, 0]"),
+      ArrayFromJson(arrow::date32(), "[-1, 19000, -719529, 2932897]"),
+      ArrayFromJson(arrow::date64(), "[86400000, 0]"),
+      ArrayFromJson(arrow::time32(TimeUnit::MILLI), "[1, 86399999]"),
+      ArrayFromJson(arrow::time64(TimeUnit::NANO), "[86399999999999, 0]"),
+      ArrayFromJson(arrow::list(arrow::int32()), "[[1, null], [], null]"),
+      ArrayFromJson(arrow::fixed_size_list(arrow::int16(), 2), "[[1, 2], null]"),
+      ArrayFromJson(arrow::list(arrow::list(arrow::uint64())), "[[[18446744073709551615], []], null]"),
+      ArrayFromJson(arrow::struct_({arrow::field("k", arrow::utf8()), arrow::field("v", arrow::float64())}),
                R"([{"k": "a", "v": 1.5}, null, {"k": null, "v": null}])"),
   };
 }
@@ -244,7 +243,7 @@ TEST(ValueCodecTest, EveryTypeRoundTripsThroughJsonInBothDialects) {
     ExpectJsonRoundTrip(array, kPostgresJsonb);
     ExpectJsonRoundTrip(array, kRedisText);
   }
-  ExpectJsonRoundTrip(FromJson(arrow::duration(arrow::TimeUnit::MILLI), "[-5, 7]"), kRedisText);
+  ExpectJsonRoundTrip(ArrayFromJson(arrow::duration(arrow::TimeUnit::MILLI), "[-5, 7]"), kRedisText);
 }
 
 TEST(ValueCodecTest, ParsedNumbersKeepTheirText) {

@@ -194,6 +194,17 @@ class EncoderBase : public FieldEncoder {
   int64_t offset_;
 };
 
+// Encoders of fixed-width values (integers, floats, temporal counts) read `values_[i]`.
+template <typename Derived, typename CType>
+class ValuesEncoder : public EncoderBase<Derived> {
+ public:
+  explicit ValuesEncoder(const arrow::Array& a)
+      : EncoderBase<Derived>(a), values_(a.data()->GetValues<CType>(1)) {}
+
+ protected:
+  const CType* values_;
+};
+
 class NullEncoder final : public FieldEncoder {
  public:
   bool IsNull(int64_t) const override { return true; }
@@ -230,46 +241,34 @@ void PutInt(PgInt v, CopyBuffer* out) {
 
 // Arrow integer CType -> PostgreSQL integer PgInt (always widening or equal).
 template <typename CType, typename PgInt>
-class IntEncoder final : public EncoderBase<IntEncoder<CType, PgInt>> {
+class IntEncoder final : public ValuesEncoder<IntEncoder<CType, PgInt>, CType> {
  public:
-  explicit IntEncoder(const arrow::Array& a)
-      : EncoderBase<IntEncoder<CType, PgInt>>(a),
-        values_(reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) +
-                a.data()->offset) {}
+  using ValuesEncoder<IntEncoder<CType, PgInt>, CType>::ValuesEncoder;
   Status EncodeValue(int64_t i, CopyBuffer* out) {
     out->PutInt32(sizeof(PgInt));
-    PutInt<PgInt>(static_cast<PgInt>(values_[i]), out);
+    PutInt<PgInt>(static_cast<PgInt>(this->values_[i]), out);
     return Status::OK();
   }
-
- private:
-  const CType* values_;
 };
 
 template <typename CType>
-class FloatEncoder final : public EncoderBase<FloatEncoder<CType>> {
+class FloatEncoder final : public ValuesEncoder<FloatEncoder<CType>, CType> {
  public:
-  explicit FloatEncoder(const arrow::Array& a)
-      : EncoderBase<FloatEncoder<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) +
-                a.data()->offset) {}
+  using ValuesEncoder<FloatEncoder<CType>, CType>::ValuesEncoder;
   Status EncodeValue(int64_t i, CopyBuffer* out) {
     if constexpr (std::is_same_v<CType, double>) {
       out->PutInt32(8);
-      out->PutInt64(std::bit_cast<int64_t>(values_[i]));
+      out->PutInt64(std::bit_cast<int64_t>(this->values_[i]));
     } else if constexpr (std::is_same_v<CType, float>) {
       out->PutInt32(4);
-      out->PutInt32(std::bit_cast<int32_t>(values_[i]));
+      out->PutInt32(std::bit_cast<int32_t>(this->values_[i]));
     } else {  // uint16_t half-float bits -> float4
-      float f = arrow::util::Float16::FromBits(values_[i]).ToFloat();
+      float f = arrow::util::Float16::FromBits(this->values_[i]).ToFloat();
       out->PutInt32(4);
       out->PutInt32(std::bit_cast<int32_t>(f));
     }
     return Status::OK();
   }
-
- private:
-  const CType* values_;
 };
 
 // text and bytea: the value's bytes as they are.
@@ -292,12 +291,9 @@ class BytesEncoder final : public EncoderBase<BytesEncoder<ArrayType>> {
   const ArrayType& typed_;
 };
 
-class UInt64NumericEncoder final : public EncoderBase<UInt64NumericEncoder> {
+class UInt64NumericEncoder final : public ValuesEncoder<UInt64NumericEncoder, uint64_t> {
  public:
-  explicit UInt64NumericEncoder(const arrow::Array& a)
-      : EncoderBase(a),
-        values_(reinterpret_cast<const uint64_t*>(a.data()->buffers[1]->data()) +
-                a.data()->offset) {}
+  using ValuesEncoder<UInt64NumericEncoder, uint64_t>::ValuesEncoder;
   Status EncodeValue(int64_t i, CopyBuffer* out) {
     // Length first: patch it once the digit count is known.
     size_t at = out->size();
@@ -307,9 +303,6 @@ class UInt64NumericEncoder final : public EncoderBase<UInt64NumericEncoder> {
     out->PatchInt32(at, static_cast<int32_t>(out->size() - at - 4));
     return Status::OK();
   }
-
- private:
-  const uint64_t* values_;
 };
 
 // Decimal32/64/128/256 (little-endian two's complement of `width` bytes) -> numeric.
@@ -388,12 +381,10 @@ Result<int64_t> ToPgMicros(int64_t v, arrow::TimeUnit::type unit) {
   return pg;
 }
 
-class TimestampEncoder final : public EncoderBase<TimestampEncoder> {
+class TimestampEncoder final : public ValuesEncoder<TimestampEncoder, int64_t> {
  public:
   explicit TimestampEncoder(const arrow::Array& a)
-      : EncoderBase(a),
-        values_(reinterpret_cast<const int64_t*>(a.data()->buffers[1]->data()) +
-                a.data()->offset),
+      : ValuesEncoder<TimestampEncoder, int64_t>(a),
         unit_(static_cast<const arrow::TimestampType&>(*a.type()).unit()) {}
   Status EncodeValue(int64_t i, CopyBuffer* out) {
     AMP_ASSIGN_OR_RETURN(int64_t pg, ToPgMicros(values_[i], unit_));
@@ -403,44 +394,35 @@ class TimestampEncoder final : public EncoderBase<TimestampEncoder> {
   }
 
  private:
-  const int64_t* values_;
   const arrow::TimeUnit::type unit_;
 };
 
 template <typename CType>
-class DateEncoder final : public EncoderBase<DateEncoder<CType>> {
+class DateEncoder final : public ValuesEncoder<DateEncoder<CType>, CType> {
  public:
-  explicit DateEncoder(const arrow::Array& a)
-      : EncoderBase<DateEncoder<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) +
-                a.data()->offset) {}
+  using ValuesEncoder<DateEncoder<CType>, CType>::ValuesEncoder;
   Status EncodeValue(int64_t i, CopyBuffer* out) {
-    int64_t days = values_[i];  // date32: days
+    int64_t days = this->values_[i];  // date32: days
     if constexpr (std::is_same_v<CType, int64_t>) days = FloorDiv(days, 86400000);  // date64
     days -= kPgEpochUnixDays;
     if (days < std::numeric_limits<int32_t>::min() ||
         days > std::numeric_limits<int32_t>::max()) {
-      return OutOfRange("date", static_cast<int64_t>(values_[i]));
+      return OutOfRange("date", static_cast<int64_t>(this->values_[i]));
     }
     out->PutInt32(4);
     out->PutInt32(static_cast<int32_t>(days));
     return Status::OK();
   }
-
- private:
-  const CType* values_;
 };
 
 template <typename CType>
-class TimeEncoder final : public EncoderBase<TimeEncoder<CType>> {
+class TimeEncoder final : public ValuesEncoder<TimeEncoder<CType>, CType> {
  public:
   explicit TimeEncoder(const arrow::Array& a)
-      : EncoderBase<TimeEncoder<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) +
-                a.data()->offset),
+      : ValuesEncoder<TimeEncoder<CType>, CType>(a),
         unit_(static_cast<const arrow::TimeType&>(*a.type()).unit()) {}
   Status EncodeValue(int64_t i, CopyBuffer* out) {
-    int64_t v = values_[i];
+    int64_t v = this->values_[i];
     int64_t us = 0;
     switch (unit_) {
       case arrow::TimeUnit::SECOND: us = v * 1000000; break;
@@ -455,7 +437,6 @@ class TimeEncoder final : public EncoderBase<TimeEncoder<CType>> {
   }
 
  private:
-  const CType* values_;
   const arrow::TimeUnit::type unit_;
 };
 

@@ -10,19 +10,13 @@
 
 #include "amp/loader.h"
 
+#include "common/testing/batch_builders.h"
 #include "loaders/postgres/pg_error.h"
 #include "loaders/postgres/pg_types.h"
 #include "loaders/postgres/postgres_loader.h"
 
 namespace amp::postgres {
 namespace {
-
-std::shared_ptr<arrow::Array> FromJson(const std::shared_ptr<arrow::DataType>& type,
-                                       const std::string& json) {
-  auto array = arrow::json::ArrayFromJSONString(type, json);
-  EXPECT_TRUE(array.ok()) << array.status().ToString();
-  return *array;
-}
 
 // Reads big-endian integers from encoded bytes.
 class Reader {
@@ -171,7 +165,7 @@ TEST(CopyWriterTest, HeaderRowsTrailerAndMicrobatchTags) {
   BlockTags tags;
   tags.start = 10;
   tags.end = 19;
-  auto enc = EncodeColumn(FromJson(arrow::int32(), "[7, null]"), tags);
+  auto enc = EncodeColumn(ArrayFromJson(arrow::int32(), "[7, null]"), tags);
   ASSERT_EQ(enc.fields.size(), 2u);
   EXPECT_EQ(enc.fields[0], std::string("\0\0\0\4\0\0\0\7", 8));
   EXPECT_EQ(enc.fields[1], std::string("\xff\xff\xff\xff", 4));
@@ -180,16 +174,16 @@ TEST(CopyWriterTest, HeaderRowsTrailerAndMicrobatchTags) {
 }
 
 TEST(CopyWriterTest, IntegersWiden) {
-  auto u32 = EncodeColumn(FromJson(arrow::uint32(), "[4294967295]"));
+  auto u32 = EncodeColumn(ArrayFromJson(arrow::uint32(), "[4294967295]"));
   EXPECT_EQ(u32.fields[0], std::string("\0\0\0\x08\0\0\0\0\xff\xff\xff\xff", 12));
-  auto u8 = EncodeColumn(FromJson(arrow::uint8(), "[255]"));
+  auto u8 = EncodeColumn(ArrayFromJson(arrow::uint8(), "[255]"));
   EXPECT_EQ(u8.fields[0], std::string("\0\0\0\x02\0\xff", 6));
-  auto i8 = EncodeColumn(FromJson(arrow::int8(), "[-1]"));
+  auto i8 = EncodeColumn(ArrayFromJson(arrow::int8(), "[-1]"));
   EXPECT_EQ(i8.fields[0], std::string("\0\0\0\x02\xff\xff", 6));
 }
 
 TEST(CopyWriterTest, UInt64IsExactNumeric) {
-  auto enc = EncodeColumn(FromJson(arrow::uint64(), "[18446744073709551615, 0]"));
+  auto enc = EncodeColumn(ArrayFromJson(arrow::uint64(), "[18446744073709551615, 0]"));
   Reader r(enc.fields[0]);
   EXPECT_EQ(r.I32(), 8 + 2 * 5);
   EXPECT_EQ(NumericText(r), "18446744073709551615");
@@ -201,7 +195,7 @@ TEST(CopyWriterTest, UInt64IsExactNumeric) {
 TEST(CopyWriterTest, SmallIntegersDropTrailingZeroDigits) {
   // Integers below 2^64 take a shorter path: same bytes as PostgreSQL's own numeric_send
   // (no trailing zero base-10000 digits, the weight places the rest).
-  auto enc = EncodeColumn(FromJson(arrow::uint64(), "[10000, 100000000, 12340000, 5, 9999]"));
+  auto enc = EncodeColumn(ArrayFromJson(arrow::uint64(), "[10000, 100000000, 12340000, 5, 9999]"));
   const std::vector<std::pair<std::string, int>> expected = {
       {"10000", 1}, {"100000000", 1}, {"12340000", 1}, {"5", 1}, {"9999", 1}};
   for (size_t k = 0; k < expected.size(); ++k) {
@@ -213,7 +207,7 @@ TEST(CopyWriterTest, SmallIntegersDropTrailingZeroDigits) {
   weight.I32();
   EXPECT_EQ(weight.I16(), 1);  // ndigits
   EXPECT_EQ(weight.I16(), 2);  // weight: 1 * 10000^2
-  auto d = EncodeColumn(FromJson(arrow::decimal128(38, 0), R"(["-120000", "7", "0"])"));
+  auto d = EncodeColumn(ArrayFromJson(arrow::decimal128(38, 0), R"(["-120000", "7", "0"])"));
   const char* texts[] = {"-120000", "7", "0"};
   for (int k = 0; k < 3; ++k) {
     Reader r(d.fields[k]);
@@ -223,7 +217,7 @@ TEST(CopyWriterTest, SmallIntegersDropTrailingZeroDigits) {
 }
 
 TEST(CopyWriterTest, Decimal128And256) {
-  auto d128 = EncodeColumn(FromJson(arrow::decimal128(38, 2),
+  auto d128 = EncodeColumn(ArrayFromJson(arrow::decimal128(38, 2),
                                     R"(["-999999999999999999999999999999999999.99", "0.05"])"));
   Reader a(d128.fields[0]);
   a.I32();
@@ -231,14 +225,14 @@ TEST(CopyWriterTest, Decimal128And256) {
   Reader b(d128.fields[1]);
   b.I32();
   EXPECT_EQ(NumericText(b), "0.05");
-  auto d256 = EncodeColumn(FromJson(arrow::decimal256(76, 0), R"(["-)" + std::string(76, '9') + R"("])"));
+  auto d256 = EncodeColumn(ArrayFromJson(arrow::decimal256(76, 0), R"(["-)" + std::string(76, '9') + R"("])"));
   Reader c(d256.fields[0]);
   c.I32();
   EXPECT_EQ(NumericText(c), "-" + std::string(76, '9'));
 }
 
 TEST(CopyWriterTest, TimestampsFloorToMicrosSince2000) {
-  auto ns = EncodeColumn(FromJson(arrow::timestamp(arrow::TimeUnit::NANO, "+00:00"),
+  auto ns = EncodeColumn(ArrayFromJson(arrow::timestamp(arrow::TimeUnit::NANO, "+00:00"),
                                   "[-1, 946684800000000000, 946684800000001999]"));
   Reader r0(ns.fields[0]);
   EXPECT_EQ(r0.I32(), 8);
@@ -249,14 +243,14 @@ TEST(CopyWriterTest, TimestampsFloorToMicrosSince2000) {
   Reader r2(ns.fields[2]);
   r2.I32();
   EXPECT_EQ(r2.I64(), 1);  // 1.999 us -> 1 us
-  auto s = EncodeColumn(FromJson(arrow::timestamp(arrow::TimeUnit::SECOND), "[0]"));
+  auto s = EncodeColumn(ArrayFromJson(arrow::timestamp(arrow::TimeUnit::SECOND), "[0]"));
   Reader r3(s.fields[0]);
   r3.I32();
   EXPECT_EQ(r3.I64(), -946684800000000LL);
 }
 
 TEST(CopyWriterTest, TimestampOverflowIsAnErrorNamingTheColumn) {
-  auto array = FromJson(arrow::timestamp(arrow::TimeUnit::SECOND), "[9223372036854775807]");
+  auto array = ArrayFromJson(arrow::timestamp(arrow::TimeUnit::SECOND), "[9223372036854775807]");
   auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("ts", array->type())}), 1,
                                         {array});
   CopyBuffer buffer;
@@ -268,22 +262,22 @@ TEST(CopyWriterTest, TimestampOverflowIsAnErrorNamingTheColumn) {
 }
 
 TEST(CopyWriterTest, DatesAndText) {
-  auto d = EncodeColumn(FromJson(arrow::date32(), "[10957, 0]"));
+  auto d = EncodeColumn(ArrayFromJson(arrow::date32(), "[10957, 0]"));
   EXPECT_EQ(d.fields[0], std::string("\0\0\0\4\0\0\0\0", 8));
   Reader r(d.fields[1]);
   r.I32();
   EXPECT_EQ(r.I32(), -10957);
-  auto t = EncodeColumn(FromJson(arrow::utf8(), R"(["héllo", ""])"));
+  auto t = EncodeColumn(ArrayFromJson(arrow::utf8(), R"(["héllo", ""])"));
   EXPECT_EQ(t.fields[0], std::string("\0\0\0\6h\xc3\xa9llo", 10));
   EXPECT_EQ(t.fields[1], std::string("\0\0\0\0", 4));
-  auto v = EncodeColumn(FromJson(arrow::utf8_view(), R"(["a string longer than twelve"])"));
+  auto v = EncodeColumn(ArrayFromJson(arrow::utf8_view(), R"(["a string longer than twelve"])"));
   EXPECT_EQ(v.fields[0].substr(4), "a string longer than twelve");
-  auto f = EncodeColumn(FromJson(arrow::fixed_size_binary(2), R"(["ab"])"));
+  auto f = EncodeColumn(ArrayFromJson(arrow::fixed_size_binary(2), R"(["ab"])"));
   EXPECT_EQ(f.fields[0], std::string("\0\0\0\2ab", 6));
 }
 
 TEST(CopyWriterTest, ListBecomesOneDimensionalArray) {
-  auto enc = EncodeColumn(FromJson(arrow::list(arrow::int32()), "[[1, null, 3], [], null]"));
+  auto enc = EncodeColumn(ArrayFromJson(arrow::list(arrow::int32()), "[[1, null, 3], [], null]"));
   Reader r(enc.fields[0]);
   EXPECT_EQ(r.I32(), 12 + 8 + 8 + 4 + 8);
   EXPECT_EQ(r.I32(), 1);         // ndim
@@ -317,7 +311,7 @@ TEST(CopyWriterTest, StructsAndNestedListsBecomeJsonb) {
                               arrow::field("t", arrow::timestamp(arrow::TimeUnit::NANO, "UTC")),
                               arrow::field("d", arrow::decimal128(10, 2)),
                               arrow::field("l", arrow::list(arrow::float64()))});
-  auto enc = EncodeColumn(FromJson(type, R"([
+  auto enc = EncodeColumn(ArrayFromJson(type, R"([
       {"a": 18446744073709551615, "b": "q\"\\\n\u0001", "h": "\u00de", "t": -1, "d": "-1.50",
        "l": [1.5, null]},
       {"a": null, "b": null, "h": null, "t": null, "d": null, "l": null},
@@ -329,7 +323,7 @@ TEST(CopyWriterTest, StructsAndNestedListsBecomeJsonb) {
             R"({"a":null,"b":null,"h":null,"t":null,"d":null,"l":null})");
   EXPECT_EQ(enc.fields[2], std::string("\xff\xff\xff\xff", 4));
 
-  auto nested = EncodeColumn(FromJson(arrow::list(arrow::list(arrow::int8())), "[[[1], [], null]]"));
+  auto nested = EncodeColumn(ArrayFromJson(arrow::list(arrow::list(arrow::int8())), "[[[1], [], null]]"));
   EXPECT_EQ(JsonbText(nested.fields[0]), "[[1],[],null]");
 }
 
@@ -344,22 +338,22 @@ TEST(CopyWriterTest, DictionaryEncodesItsValues) {
 }
 
 TEST(CopyWriterTest, PerRowBlockColumn) {
-  auto blocks = FromJson(arrow::uint64(), "[5, 6]");
+  auto blocks = ArrayFromJson(arrow::uint64(), "[5, 6]");
   BlockTags tags;
   tags.per_row = blocks.get();
-  auto enc = EncodeColumn(FromJson(arrow::int64(), "[1, 2]"), tags);
+  auto enc = EncodeColumn(ArrayFromJson(arrow::int64(), "[1, 2]"), tags);
   EXPECT_EQ(enc.blocks[0], std::make_pair(int64_t{5}, int64_t{5}));
   EXPECT_EQ(enc.blocks[1], std::make_pair(int64_t{6}, int64_t{6}));
 
   auto batch = arrow::RecordBatch::Make(arrow::schema({arrow::field("c", arrow::int64())}), 1,
-                                        {FromJson(arrow::int64(), "[1]")});
+                                        {ArrayFromJson(arrow::int64(), "[1]")});
   CopyBuffer buffer;
   auto sink = [](std::string_view) { return Status::OK(); };
   PgType bigint = *MapArrowType(*arrow::int64());
-  auto huge = FromJson(arrow::uint64(), "[9223372036854775808]");
+  auto huge = ArrayFromJson(arrow::uint64(), "[9223372036854775808]");
   tags.per_row = huge.get();
   EXPECT_FALSE(WriteCopyData(*batch, {{0, bigint}}, tags, 1 << 20, &buffer, sink).ok());
-  auto null_block = FromJson(arrow::uint64(), "[null]");
+  auto null_block = ArrayFromJson(arrow::uint64(), "[null]");
   tags.per_row = null_block.get();
   EXPECT_FALSE(WriteCopyData(*batch, {{0, bigint}}, tags, 1 << 20, &buffer, sink).ok());
   BlockTags fixed;
@@ -401,7 +395,7 @@ TEST(CopyWriterTest, RowsOfSeveralBatchesMakeOneStream) {
   // What the loader sends when one COPY takes several batches: the header, each batch's
   // rows (WriteCopyRows, appended to what the buffer holds), the trailer.
   auto batch = [](const std::string& json) {
-    auto array = FromJson(arrow::int64(), json);
+    auto array = ArrayFromJson(arrow::int64(), json);
     return arrow::RecordBatch::Make(arrow::schema({arrow::field("c", arrow::int64())}),
                                     array->length(), {array});
   };
@@ -551,7 +545,9 @@ TEST(PostgresConfigTest, FactoryValidatesWithoutConnecting) {
   EXPECT_FALSE(bad_pool.ok());
   // env: secrets are resolved once for every destination, by the registry
   // (src/loaders/common/secrets.h), before any factory runs.
-  auto unset = LoaderRegistry::Builtin().Create(
+  LoaderRegistry registry;
+  RegisterPostgresLoader(registry);
+  auto unset = registry.Create(
       "postgresql", {{"password", "env:AMP_PG_TEST_SURELY_UNSET_VAR"}});
   ASSERT_FALSE(unset.ok());
   EXPECT_NE(unset.status().message().find("AMP_PG_TEST_SURELY_UNSET_VAR"), std::string::npos);

@@ -4,145 +4,24 @@
 #include <arrow/util/decimal.h>
 
 #include <charconv>
-#include <cmath>
-#include <cstring>
-#include <limits>
 #include <set>
+
+#include "loaders/common/value_codec.h"
 
 namespace amp::redis {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
-
-// Two hex digits per byte value, so a byte costs one 2-byte copy (binaries dominate the
-// encoded size of blockchain rows).
-struct HexPairs {
-  char pairs[256][2];
-  constexpr HexPairs() : pairs() {
-    for (int c = 0; c < 256; ++c) {
-      pairs[c][0] = kHex[c >> 4];
-      pairs[c][1] = kHex[c & 15];
-    }
-  }
-};
-constexpr HexPairs kHexPairs;
-
-void AppendHex(std::string_view bytes, std::string* out) {
-  const size_t base = out->size();
-  out->resize(base + 2 + bytes.size() * 2);
-  char* p = out->data() + base;
-  *p++ = '0';
-  *p++ = 'x';
-  for (unsigned char c : bytes) {
-    std::memcpy(p, kHexPairs.pairs[c], 2);
-    p += 2;
-  }
-}
-
-// Whether byte `c` needs escaping inside a JSON string literal.
-constexpr bool NeedsJsonEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c == 0x7f; }
-
-template <typename T>
-void AppendInt(T value, std::string* out) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, r.ptr);
-}
-
-void AppendDouble(double value, std::string* out) {
-  if (std::isnan(value)) {
-    out->append("NaN");
-  } else if (std::isinf(value)) {
-    out->append(value > 0 ? "Infinity" : "-Infinity");
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof(buf), value);
-    out->append(buf, r.ptr);
-  }
-}
-
-// Howard Hinnant's civil-from-days / days-from-civil (public-domain algorithms).
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t yy = static_cast<int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = yy + (*m <= 2);
-}
-
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
-void AppendPadded(int64_t value, int width, std::string* out) {
-  std::string digits = std::to_string(value < 0 ? -value : value);
-  if (value < 0) out->push_back('-');
-  for (int i = static_cast<int>(digits.size()); i < width; ++i) out->push_back('0');
-  out->append(digits);
-}
-
-void AppendDate(int64_t days, std::string* out) {
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
-  AppendPadded(y, 4, out);
-  out->push_back('-');
-  AppendPadded(m, 2, out);
-  out->push_back('-');
-  AppendPadded(d, 2, out);
-}
+using loaders::kRedisText;
 
 Result<int64_t> ParseDate(std::string_view text, size_t* consumed) {
   // [-]Y{4,}-MM-DD
   size_t pos = 0;
-  bool negative = false;
-  if (pos < text.size() && text[pos] == '-') {
-    negative = true;
-    ++pos;
-  }
-  size_t start = pos;
-  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
-  if (pos - start < 4 || pos + 6 > text.size() || text[pos] != '-' || text[pos + 3] != '-') {
+  int64_t days = 0;
+  if (!loaders::ParseIsoDate(text, &pos, kRedisText, &days)) {
     return Status::Invalid("not a date: '", text, "'");
   }
-  int64_t y = 0;
-  std::from_chars(text.data() + start, text.data() + pos, y);
-  if (negative) y = -y;
-  unsigned m = 0, d = 0;
-  auto r1 = std::from_chars(text.data() + pos + 1, text.data() + pos + 3, m);
-  auto r2 = std::from_chars(text.data() + pos + 4, text.data() + pos + 6, d);
-  if (r1.ptr != text.data() + pos + 3 || r2.ptr != text.data() + pos + 6 || m < 1 || m > 12 ||
-      d < 1 || d > 31) {
-    return Status::Invalid("not a date: '", text, "'");
-  }
-  *consumed = pos + 6;
-  return DaysFromCivil(y, m, d);
-}
-
-int UnitDigits(arrow::TimeUnit::type unit) {
-  switch (unit) {
-    case arrow::TimeUnit::SECOND: return 0;
-    case arrow::TimeUnit::MILLI: return 3;
-    case arrow::TimeUnit::MICRO: return 6;
-    case arrow::TimeUnit::NANO: return 9;
-  }
-  return 0;
+  *consumed = pos;
+  return days;
 }
 
 template <typename T>
@@ -155,34 +34,9 @@ Status ParseIntegral(std::string_view text, T* out) {
 }
 
 Result<double> ParseDouble(std::string_view text) {
-  if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
-  if (text == "Infinity") return std::numeric_limits<double>::infinity();
-  if (text == "-Infinity") return -std::numeric_limits<double>::infinity();
   double v = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size()) {
-    return Status::Invalid("not a number: '", text, "'");
-  }
+  if (!loaders::ParseFloatText(text, &v)) return Status::Invalid("not a number: '", text, "'");
   return v;
-}
-
-Result<std::string> ParseHex(std::string_view text) {
-  if (text.size() < 2 || text[0] != '0' || text[1] != 'x' || text.size() % 2 != 0) {
-    return Status::Invalid("not 0x-prefixed hex: '", text.substr(0, 40), "'");
-  }
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out((text.size() - 2) / 2, '\0');
-  for (size_t i = 0; i < out.size(); ++i) {
-    int hi = nibble(text[2 + 2 * i]), lo = nibble(text[3 + 2 * i]);
-    if (hi < 0 || lo < 0) return Status::Invalid("not hex: '", text.substr(0, 40), "'");
-    out[i] = static_cast<char>(hi * 16 + lo);
-  }
-  return out;
 }
 
 std::string_view BinaryValue(const arrow::Array& array, int64_t i) {
@@ -213,18 +67,19 @@ bool IsNested(arrow::Type::type id) {
          id == arrow::Type::FIXED_SIZE_LIST || id == arrow::Type::STRUCT;
 }
 
-// JSON numbers for these; every other scalar is a JSON string of its text form.
-bool IsJsonNumber(arrow::Type::type id) {
-  switch (id) {
-    case arrow::Type::INT8: case arrow::Type::INT16: case arrow::Type::INT32:
-    case arrow::Type::INT64: case arrow::Type::UINT8: case arrow::Type::UINT16:
-    case arrow::Type::UINT32: case arrow::Type::UINT64:
-    case arrow::Type::TIME32: case arrow::Type::TIME64: case arrow::Type::DURATION:
-    case arrow::Type::DATE64:
-      return true;
-    default:
-      return false;
+// Decimal text at any scale, rescaled exactly to the column's (Rescale refuses to drop
+// digits).
+template <typename DecimalT, typename BuilderT>
+Status AppendDecimalText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
+                         std::string_view text) {
+  const int32_t want = static_cast<const arrow::DecimalType&>(type).scale();
+  DecimalT value;
+  int32_t precision = 0, scale = 0;
+  AMP_RETURN_NOT_OK(DecimalT::FromString(text, &value, &precision, &scale));
+  if (scale != want) {
+    AMP_ASSIGN_OR_RETURN(value, value.Rescale(scale, want));
   }
+  return static_cast<BuilderT*>(builder)->Append(value);
 }
 
 template <typename BuilderT, typename T>
@@ -265,23 +120,14 @@ Status CheckSupportedType(const arrow::DataType& type) {
 
 void AppendText(const arrow::Array& array, int64_t i, std::string* out) {
   switch (array.type_id()) {
-    case arrow::Type::BOOL:
-      out->append(static_cast<const arrow::BooleanArray&>(array).Value(i) ? "true" : "false");
+    case arrow::Type::FLOAT:
+      loaders::AppendFloatText(static_cast<double>(
+                                   static_cast<const arrow::FloatArray&>(array).Value(i)),
+                               out);
       return;
-    case arrow::Type::INT8: AppendInt(static_cast<const arrow::Int8Array&>(array).Value(i), out); return;
-    case arrow::Type::INT16: AppendInt(static_cast<const arrow::Int16Array&>(array).Value(i), out); return;
-    case arrow::Type::INT32: AppendInt(static_cast<const arrow::Int32Array&>(array).Value(i), out); return;
-    case arrow::Type::INT64: AppendInt(static_cast<const arrow::Int64Array&>(array).Value(i), out); return;
-    case arrow::Type::UINT8: AppendInt(static_cast<const arrow::UInt8Array&>(array).Value(i), out); return;
-    case arrow::Type::UINT16: AppendInt(static_cast<const arrow::UInt16Array&>(array).Value(i), out); return;
-    case arrow::Type::UINT32: AppendInt(static_cast<const arrow::UInt32Array&>(array).Value(i), out); return;
-    case arrow::Type::UINT64: AppendInt(static_cast<const arrow::UInt64Array&>(array).Value(i), out); return;
-    case arrow::Type::DATE64: AppendInt(static_cast<const arrow::Date64Array&>(array).Value(i), out); return;
-    case arrow::Type::TIME32: AppendInt(static_cast<const arrow::Time32Array&>(array).Value(i), out); return;
-    case arrow::Type::TIME64: AppendInt(static_cast<const arrow::Time64Array&>(array).Value(i), out); return;
-    case arrow::Type::DURATION: AppendInt(static_cast<const arrow::DurationArray&>(array).Value(i), out); return;
-    case arrow::Type::FLOAT: AppendDouble(static_cast<const arrow::FloatArray&>(array).Value(i), out); return;
-    case arrow::Type::DOUBLE: AppendDouble(static_cast<const arrow::DoubleArray&>(array).Value(i), out); return;
+    case arrow::Type::DOUBLE:
+      loaders::AppendFloatText(static_cast<const arrow::DoubleArray&>(array).Value(i), out);
+      return;
     case arrow::Type::DECIMAL128:
       out->append(static_cast<const arrow::Decimal128Array&>(array).FormatValue(i));
       return;
@@ -293,20 +139,23 @@ void AppendText(const arrow::Array& array, int64_t i, std::string* out) {
       return;
     case arrow::Type::BINARY: case arrow::Type::LARGE_BINARY: case arrow::Type::BINARY_VIEW:
     case arrow::Type::FIXED_SIZE_BINARY:
-      AppendHex(BinaryValue(array, i), out);
+      loaders::AppendHex(BinaryValue(array, i), out);
       return;
     case arrow::Type::TIMESTAMP: {
       const auto& type = static_cast<const arrow::TimestampType&>(*array.type());
-      out->append(FormatTimestamp(static_cast<const arrow::TimestampArray&>(array).Value(i),
-                                  UnitDigits(type.unit())));
+      loaders::AppendIsoTimestamp(static_cast<const arrow::TimestampArray&>(array).Value(i),
+                                  loaders::UnitDigits(type.unit()), /*utc_suffix=*/true,
+                                  kRedisText, out);
       return;
     }
     case arrow::Type::DATE32:
-      AppendDate(static_cast<const arrow::Date32Array&>(array).Value(i), out);
+      loaders::AppendIsoDate(static_cast<const arrow::Date32Array&>(array).Value(i), kRedisText,
+                             out);
       return;
     default:
-      // Nested values: their JSON text.
-      AppendJson(array, i, out);
+      // Booleans, integers and the integer counts of Date64/Time/Duration are their own JSON;
+      // nested values are their JSON text.
+      loaders::AppendJson(array, i, kRedisText, out);
       return;
   }
 }
@@ -320,118 +169,20 @@ void AppendField(const arrow::Array& array, int64_t i, BinaryForm binary, std::s
 }
 
 void AppendJsonString(std::string_view text, std::string* out) {
-  out->push_back('"');
-  // Runs of bytes that need no escape (nearly all text) are copied in one append.
-  size_t run = 0;
-  while (run < text.size() && !NeedsJsonEscape(static_cast<unsigned char>(text[run]))) ++run;
-  out->append(text.data(), run);
-  text.remove_prefix(run);
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
+  loaders::AppendJsonString(text, kRedisText, out);
 }
 
 void AppendJson(const arrow::Array& array, int64_t i, std::string* out) {
-  if (array.IsNull(i)) {
-    out->append("null");
-    return;
-  }
-  const auto id = array.type_id();
-  switch (id) {
-    case arrow::Type::BOOL:
-      AppendText(array, i, out);
-      return;
-    case arrow::Type::FLOAT:
-    case arrow::Type::DOUBLE: {
-      std::string text;
-      AppendText(array, i, &text);
-      if (text == "NaN" || text == "Infinity" || text == "-Infinity") {
-        AppendJsonString(text, out);
-      } else {
-        out->append(text);
-      }
-      return;
-    }
-    case arrow::Type::LIST:
-    case arrow::Type::LARGE_LIST:
-    case arrow::Type::FIXED_SIZE_LIST: {
-      std::shared_ptr<arrow::Array> values;
-      int64_t begin = 0, end = 0;
-      if (id == arrow::Type::LIST) {
-        const auto& l = static_cast<const arrow::ListArray&>(array);
-        values = l.values();
-        begin = l.value_offset(i);
-        end = begin + l.value_length(i);
-      } else if (id == arrow::Type::LARGE_LIST) {
-        const auto& l = static_cast<const arrow::LargeListArray&>(array);
-        values = l.values();
-        begin = l.value_offset(i);
-        end = begin + l.value_length(i);
-      } else {
-        const auto& l = static_cast<const arrow::FixedSizeListArray&>(array);
-        values = l.values();
-        begin = l.value_offset(i);
-        end = begin + l.value_length(i);
-      }
-      out->push_back('[');
-      for (int64_t k = begin; k < end; ++k) {
-        if (k > begin) out->push_back(',');
-        AppendJson(*values, k, out);
-      }
-      out->push_back(']');
-      return;
-    }
-    case arrow::Type::STRUCT: {
-      const auto& s = static_cast<const arrow::StructArray&>(array);
-      const auto& type = *s.struct_type();
-      out->push_back('{');
-      for (int f = 0; f < type.num_fields(); ++f) {
-        if (f > 0) out->push_back(',');
-        AppendJsonString(type.field(f)->name(), out);
-        out->push_back(':');
-        // field(f) applies the struct's offset (unlike raw child data).
-        AppendJson(*s.field(f), i, out);
-      }
-      out->push_back('}');
-      return;
-    }
-    default:
-      if (IsJsonNumber(id)) {
-        AppendText(array, i, out);
-      } else if (IsBinaryType(id)) {
-        // "0x..." needs no escaping: written in place, without a temporary.
-        out->push_back('"');
-        AppendHex(BinaryValue(array, i), out);
-        out->push_back('"');
-      } else {
-        std::string text;
-        AppendText(array, i, &text);
-        AppendJsonString(text, out);
-      }
-  }
+  loaders::AppendJson(array, i, kRedisText, out);
 }
 
 void AppendEscapedKeyText(std::string_view text, std::string* out) {
   for (unsigned char c : text) {
     if (c == '%' || c == ':' || c == '{' || c == '}' || c <= 0x20 || c == 0x7f) {
       out->push_back('%');
-      out->push_back(static_cast<char>(std::toupper(kHex[c >> 4])));
-      out->push_back(static_cast<char>(std::toupper(kHex[c & 15])));
+      static constexpr char kUpperHex[] = "0123456789ABCDEF";
+      out->push_back(kUpperHex[c >> 4]);
+      out->push_back(kUpperHex[c & 15]);
     } else {
       out->push_back(static_cast<char>(c));
     }
@@ -445,7 +196,7 @@ void AppendKeyComponent(const arrow::Array& array, int64_t i, std::string* out) 
   }
   const auto id = array.type_id();
   if (IsBinaryType(id)) {
-    AppendHex(BinaryValue(array, i), out);  // never escaped: [0-9a-fx] only
+    loaders::AppendHex(BinaryValue(array, i), out);  // never escaped: [0-9a-fx] only
     return;
   }
   std::string text;
@@ -504,32 +255,16 @@ Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
       AMP_ASSIGN_OR_RETURN(double v, ParseDouble(text));
       return static_cast<arrow::DoubleBuilder*>(builder)->Append(v);
     }
-    case arrow::Type::DECIMAL128: {
-      const auto& dt = static_cast<const arrow::Decimal128Type&>(type);
-      arrow::Decimal128 value;
-      int32_t precision = 0, scale = 0;
-      AMP_RETURN_NOT_OK(arrow::Decimal128::FromString(text, &value, &precision, &scale));
-      if (scale != dt.scale()) {
-        AMP_ASSIGN_OR_RETURN(value, value.Rescale(scale, dt.scale()));
-      }
-      return static_cast<arrow::Decimal128Builder*>(builder)->Append(value);
-    }
-    case arrow::Type::DECIMAL256: {
-      const auto& dt = static_cast<const arrow::Decimal256Type&>(type);
-      arrow::Decimal256 value;
-      int32_t precision = 0, scale = 0;
-      AMP_RETURN_NOT_OK(arrow::Decimal256::FromString(text, &value, &precision, &scale));
-      if (scale != dt.scale()) {
-        AMP_ASSIGN_OR_RETURN(value, value.Rescale(scale, dt.scale()));
-      }
-      return static_cast<arrow::Decimal256Builder*>(builder)->Append(value);
-    }
+    case arrow::Type::DECIMAL128:
+      return AppendDecimalText<arrow::Decimal128, arrow::Decimal128Builder>(builder, type, text);
+    case arrow::Type::DECIMAL256:
+      return AppendDecimalText<arrow::Decimal256, arrow::Decimal256Builder>(builder, type, text);
     case arrow::Type::STRING: return static_cast<arrow::StringBuilder*>(builder)->Append(text);
     case arrow::Type::LARGE_STRING: return static_cast<arrow::LargeStringBuilder*>(builder)->Append(text);
     case arrow::Type::STRING_VIEW: return static_cast<arrow::StringViewBuilder*>(builder)->Append(text);
     case arrow::Type::BINARY: case arrow::Type::LARGE_BINARY: case arrow::Type::BINARY_VIEW:
     case arrow::Type::FIXED_SIZE_BINARY: {
-      AMP_ASSIGN_OR_RETURN(std::string bytes, ParseHex(text));
+      AMP_ASSIGN_OR_RETURN(std::string bytes, loaders::ParseHex(text));
       switch (type.id()) {
         case arrow::Type::BINARY: return static_cast<arrow::BinaryBuilder*>(builder)->Append(bytes);
         case arrow::Type::LARGE_BINARY: return static_cast<arrow::LargeBinaryBuilder*>(builder)->Append(bytes);
@@ -545,7 +280,7 @@ Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
     }
     case arrow::Type::TIMESTAMP: {
       const auto& dt = static_cast<const arrow::TimestampType&>(type);
-      AMP_ASSIGN_OR_RETURN(int64_t v, ParseTimestamp(text, UnitDigits(dt.unit())));
+      AMP_ASSIGN_OR_RETURN(int64_t v, ParseTimestamp(text, loaders::UnitDigits(dt.unit())));
       return static_cast<arrow::TimestampBuilder*>(builder)->Append(v);
     }
     case arrow::Type::DATE32: {
@@ -634,61 +369,13 @@ Status AppendFromJson(arrow::ArrayBuilder* builder, const arrow::DataType& type,
 }
 
 std::string FormatTimestamp(int64_t value, int digits) {
-  int64_t per_second = 1;
-  for (int k = 0; k < digits; ++k) per_second *= 10;
-  const int64_t seconds = FloorDiv(value, per_second);
-  const int64_t fraction = value - seconds * per_second;
-  const int64_t days = FloorDiv(seconds, 86400);
-  const int64_t sod = seconds - days * 86400;
   std::string out;
-  AppendDate(days, &out);
-  out.push_back('T');
-  AppendPadded(sod / 3600, 2, &out);
-  out.push_back(':');
-  AppendPadded(sod / 60 % 60, 2, &out);
-  out.push_back(':');
-  AppendPadded(sod % 60, 2, &out);
-  if (digits > 0) {
-    out.push_back('.');
-    AppendPadded(fraction, digits, &out);
-  }
-  out.push_back('Z');
+  loaders::AppendIsoTimestamp(value, digits, /*utc_suffix=*/true, kRedisText, &out);
   return out;
 }
 
 Result<int64_t> ParseTimestamp(std::string_view text, int digits) {
-  auto bad = [&] { return Status::Invalid("not an ISO 8601 UTC timestamp: '", text, "'"); };
-  size_t pos = 0;
-  auto days = ParseDate(text, &pos);
-  if (!days.ok()) return bad();
-  // THH:MM:SS
-  if (pos + 9 > text.size() || text[pos] != 'T' || text[pos + 3] != ':' || text[pos + 6] != ':') {
-    return bad();
-  }
-  int hh = 0, mm = 0, ss = 0;
-  if (std::from_chars(text.data() + pos + 1, text.data() + pos + 3, hh).ptr != text.data() + pos + 3 ||
-      std::from_chars(text.data() + pos + 4, text.data() + pos + 6, mm).ptr != text.data() + pos + 6 ||
-      std::from_chars(text.data() + pos + 7, text.data() + pos + 9, ss).ptr != text.data() + pos + 9) {
-    return bad();
-  }
-  pos += 9;
-  int64_t fraction = 0;
-  int frac_digits = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      if (frac_digits >= digits) return bad();  // more precision than the unit holds
-      fraction = fraction * 10 + (text[pos] - '0');
-      ++frac_digits;
-      ++pos;
-    }
-  }
-  for (int k = frac_digits; k < digits; ++k) fraction *= 10;
-  if (pos + 1 != text.size() || text[pos] != 'Z') return bad();
-  int64_t per_second = 1;
-  for (int k = 0; k < digits; ++k) per_second *= 10;
-  const int64_t seconds = *days * 86400 + hh * 3600 + mm * 60 + ss;
-  return seconds * per_second + fraction;
+  return loaders::ParseIsoTimestamp(text, digits, /*utc_suffix_required=*/true, kRedisText);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -64,6 +64,40 @@ struct CivilDate {
 CivilDate CivilFromDays(int64_t days);
 int64_t DaysFromCivil(int64_t year, int month, int day);
 
+// --- Exact decimal arithmetic (decimals and PostgreSQL numerics, both ways). ---
+
+/// \brief An unsigned integer of up to 384 bits: a Decimal256 magnitude plus headroom for
+/// rescaling it by powers of ten without loss.
+struct WideUInt {
+  static constexpr int kMaxLimbs = 6;
+  uint64_t limbs[kMaxLimbs] = {};  ///< Little-endian.
+  int n = 0;                       ///< Limbs in use (no zero top limb).
+
+  /// *this = *this * m + add; false on overflow.
+  bool MulAdd(uint64_t m, uint64_t add);
+  /// Divides by `d`; returns the remainder.
+  uint64_t Div(uint64_t d);
+  int BitLength() const;
+};
+
+/// How multiplying a WideUInt by 10^exponent went.
+enum class Rescaled { kExact, kOverflow, kDigitsLost };
+/// `*magnitude` * 10^exponent; kDigitsLost when a negative exponent would drop nonzero
+/// digits, kOverflow past 384 bits.
+Rescaled RescaleByPowerOfTen(WideUInt* magnitude, int64_t exponent);
+
+/// The little-endian two's complement of (negative ? -magnitude : magnitude) in `width`
+/// bytes (4, 8, 16 or 32: Arrow's decimal layout); false when it does not fit.
+bool ToTwosComplement(const WideUInt& magnitude, bool negative, int width, uint8_t* out);
+
+// --- List builders. ---
+
+/// Starts a list of `n` elements in `builder` (List, LargeList, ListView, LargeListView or
+/// FixedSizeList of exactly `n`, else Invalid).
+Status StartList(arrow::ArrayBuilder* builder, const arrow::DataType& type, int64_t n);
+/// The element builder of a list builder (nullptr for other types).
+arrow::ArrayBuilder* ListValueBuilder(arrow::ArrayBuilder* builder, const arrow::DataType& type);
+
 // --- The two dialects. ---
 
 /// Where the stored spellings of the PostgreSQL jsonb columns and the Redis fields differ.

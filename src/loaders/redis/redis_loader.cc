@@ -85,16 +85,14 @@ Result<std::unique_ptr<Loader>> MakeRedisLoader(const LoaderConfig& config) {
 }  // namespace redis
 
 void RegisterRedisLoader(LoaderRegistry& registry) {
-  LoaderRegistry::Entry entry;
-  entry.name = redis::kLoaderName;
-  entry.description =
-      "Redis via hiredis: hashes, JSON strings, streams, sets, sorted sets or lists; each "
-      "commit is one MULTI/EXEC holding the undo, the rows and the checkpoint";
-  entry.options = redis::RedisOptions();
-  entry.factory = redis::MakeRedisLoader;
-  entry.uri_schemes = {"redis"};
-  entry.from_uri = redis::ConfigFromUri;
-  registry.Register(std::move(entry));
+  registry.Register({.name = redis::kLoaderName,
+                     .description = "Redis via hiredis: hashes, JSON strings, streams, sets, sorted "
+                                    "sets or lists; each commit is one MULTI/EXEC holding the undo, "
+                                    "the rows and the checkpoint",
+                     .options = redis::RedisOptions(),
+                     .factory = redis::MakeRedisLoader,
+                     .uri_schemes = {"redis"},
+                     .from_uri = redis::ConfigFromUri});
 }
 
 }  // namespace amp

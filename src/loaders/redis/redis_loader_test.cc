@@ -83,12 +83,13 @@ std::shared_ptr<arrow::RecordBatch> Rows(uint64_t first_block, uint64_t last_blo
   return arrow::RecordBatch::Make(Schema(), n, {*b.Finish(), *id.Finish(), *l.Finish()});
 }
 
-BlockRange Range(uint64_t a, uint64_t b) {
-  BlockRange r;
-  r.network = "mainnet";
-  r.start = a;
-  r.end = b;
-  return r;
+BlockRange Range(uint64_t a, uint64_t b) { return BlockRange{.network = "mainnet", .start = a, .end = b}; }
+
+StreamCheckpoint Checkpoint(const std::string& stream_id, uint64_t transaction_id = 0) {
+  StreamCheckpoint cp;
+  cp.stream_id = stream_id;
+  cp.transaction_id = transaction_id;
+  return cp;
 }
 
 Result<std::unique_ptr<Loader>> Make(LoaderConfig extra) {
@@ -143,29 +144,42 @@ std::multiset<int64_t> Expected(uint64_t a, uint64_t b, int64_t base = 0) {
   return out;
 }
 
-class RedisLoaderTest : public ::testing::TestWithParam<std::string> {
+// A fresh key prefix per test, and the loader and table most tests start from.
+class RedisLoader : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(kServer->uri().empty()) << "no Redis server for the tests"; }
+
+  // `loader` under `prefix` (plus `options`), with `table` ensured as `spec`.
+  void OpenTable(TableSpec table, LoaderConfig options = {}) {
+    options["prefix"] = prefix;
+    auto made = Make(options);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    loader = std::move(*made);
+    spec = std::move(table);
+    ASSERT_TRUE(loader->EnsureTable(spec).ok());
+  }
+
+  const std::string prefix = UniquePrefix();
+  std::unique_ptr<Loader> loader;
+  TableSpec spec;
+  Raw raw;  // to inspect what the loader wrote
 };
 
+class RedisLoaderTest : public RedisLoader, public ::testing::WithParamInterface<std::string> {};
+
 TEST_P(RedisLoaderTest, WritesUndoesAndReadsBackEveryStructure) {
-  const std::string prefix = UniquePrefix();
-  auto loader = Make({{"prefix", prefix}, {"data_structure", GetParam()}});
-  ASSERT_TRUE(loader.ok()) << loader.status().ToString();
-  auto spec = Spec("rows");
-  ASSERT_TRUE((*loader)->EnsureTable(spec).ok());
-  ASSERT_TRUE(Unit(**loader, "rows", {Rows(0, 4, "a"), Rows(5, 9, "b")}).ok());
-  EXPECT_EQ(Ids(**loader, spec), Expected(0, 9));
-  EXPECT_EQ(Ids(**loader, spec, {3, 4}), Expected(3, 4));
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("rows"), {{"data_structure", GetParam()}}));
+  ASSERT_TRUE(Unit(*loader, "rows", {Rows(0, 4, "a"), Rows(5, 9, "b")}).ok());
+  EXPECT_EQ(Ids(*loader, spec), Expected(0, 9));
+  EXPECT_EQ(Ids(*loader, spec, {3, 4}), Expected(3, 4));
   // Undo 6.. and reload 6..7 in one unit.
-  ASSERT_TRUE(Unit(**loader, "rows", {Rows(6, 7, "c", 1000)}, BlockInterval{6, kMaxBlock}).ok());
+  ASSERT_TRUE(Unit(*loader, "rows", {Rows(6, 7, "c", 1000)}, BlockInterval{6, kMaxBlock}).ok());
   auto expected = Expected(0, 5);
   for (auto v : Expected(6, 7, 1000)) expected.insert(v);
-  EXPECT_EQ(Ids(**loader, spec), expected);
+  EXPECT_EQ(Ids(*loader, spec), expected);
   // Truncate empties through the index.
-  ASSERT_TRUE((*loader)->Truncate("rows").ok());
-  EXPECT_TRUE(Ids(**loader, spec).empty());
-  Raw raw;
+  ASSERT_TRUE(loader->Truncate("rows").ok());
+  EXPECT_TRUE(Ids(*loader, spec).empty());
   EXPECT_EQ(raw.Int({"ZCARD", prefix + "amp:idx:rows"}), 0);
   if (GetParam() == "stream") {
     EXPECT_EQ(raw.Int({"XLEN", prefix + "rows"}), 0) << "XDEL leaves an empty stream";
@@ -177,13 +191,9 @@ TEST_P(RedisLoaderTest, WritesUndoesAndReadsBackEveryStructure) {
 INSTANTIATE_TEST_SUITE_P(Structures, RedisLoaderTest,
                          ::testing::Values("hash", "string", "stream", "set", "sorted_set", "list"));
 
-TEST(RedisLoader, HashLayoutIsDocumented) {
-  ASSERT_FALSE(kServer->uri().empty());
-  const std::string prefix = UniquePrefix();
-  auto loader = *Make({{"prefix", prefix}, {"key_pattern", "{table}:{id}"}});
-  ASSERT_TRUE(loader->EnsureTable(Spec("t")).ok());
+TEST_F(RedisLoader, HashLayoutIsDocumented) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("t"), {{"key_pattern", "{table}:{id}"}}));
   ASSERT_TRUE(Unit(*loader, "t", {Rows(7, 7, "x:y")}).ok());
-  Raw raw;
   EXPECT_EQ(raw.Str({"HGET", prefix + "t:70", "label"}), "x:y");
   EXPECT_EQ(raw.Str({"HGET", prefix + "t:70", "_block_num"}), "7");
   EXPECT_EQ(raw.Str({"HGET", prefix + "t:70", "_amp_block_start"}), "7");
@@ -193,8 +203,7 @@ TEST(RedisLoader, HashLayoutIsDocumented) {
 
 // Binaries: raw bytes in the hash fields of tables created now (description format 2),
 // hex in keys; a table created with format 1 keeps hex fields; both read back exactly.
-TEST(RedisLoader, BinaryFieldsFollowTheTableFormat) {
-  ASSERT_FALSE(kServer->uri().empty());
+TEST_F(RedisLoader, BinaryFieldsFollowTheTableFormat) {
   auto schema = arrow::schema({arrow::field("_block_num", arrow::uint64(), false),
                                arrow::field("h", arrow::fixed_size_binary(3), false),
                                arrow::field("data", arrow::binary(), true)});
@@ -205,25 +214,23 @@ TEST(RedisLoader, BinaryFieldsFollowTheTableFormat) {
   ASSERT_TRUE(h.Append(std::string("\x00:\xff", 3)).ok());
   ASSERT_TRUE(d.Append(std::string("a\r\n\x00\"b", 6)).ok());
   auto batch = arrow::RecordBatch::Make(schema, 1, {*b.Finish(), *h.Finish(), *d.Finish()});
-  TableSpec spec;
   spec.schema = schema;
   spec.block_column = "_block_num";
-  Raw raw;
   for (const std::string format : {"2", "1"}) {
     SCOPED_TRACE("format " + format);
-    const std::string prefix = UniquePrefix();
+    const std::string format_prefix = UniquePrefix();
     spec.name = "bin";
     if (format == "1") {
       // A description written by an earlier ampsync (format 1: hex fields).
-      auto first = *Make({{"prefix", prefix}});
+      auto first = *Make({{"prefix", format_prefix}});
       ASSERT_TRUE(first->EnsureTable(spec).ok());
-      raw.Cmd({"HSET", prefix + "amp:table:bin", "format", "1"});
+      raw.Cmd({"HSET", format_prefix + "amp:table:bin", "format", "1"});
     }
-    auto loader = *Make({{"prefix", prefix}, {"key_pattern", "{table}:{h}"}});
+    loader = *Make({{"prefix", format_prefix}, {"key_pattern", "{table}:{h}"}});
     ASSERT_TRUE(loader->EnsureTable(spec).ok());
-    EXPECT_EQ(raw.Str({"HGET", prefix + "amp:table:bin", "format"}), format);
+    EXPECT_EQ(raw.Str({"HGET", format_prefix + "amp:table:bin", "format"}), format);
     ASSERT_TRUE(Unit(*loader, "bin", {batch}).ok());
-    const std::string key = prefix + "bin:0x003aff";  // keys always hex
+    const std::string key = format_prefix + "bin:0x003aff";  // keys always hex
     if (format == "2") {
       EXPECT_EQ(raw.Str({"HGET", key, "h"}), std::string("\x00:\xff", 3));
       EXPECT_EQ(raw.Str({"HGET", key, "data"}), std::string("a\r\n\x00\"b", 6));
@@ -239,11 +246,8 @@ TEST(RedisLoader, BinaryFieldsFollowTheTableFormat) {
   }
 }
 
-TEST(RedisLoader, UpsertReplacesByKey) {
-  ASSERT_FALSE(kServer->uri().empty());
-  auto loader = *Make({{"prefix", UniquePrefix()}});
-  auto spec = Spec("u", LoadMode::kUpsert);
-  ASSERT_TRUE(loader->EnsureTable(spec).ok());
+TEST_F(RedisLoader, UpsertReplacesByKey) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("u", LoadMode::kUpsert)));
   ASSERT_TRUE(Unit(*loader, "u", {Rows(1, 3, "old")}).ok());
   ASSERT_TRUE(Unit(*loader, "u", {Rows(1, 3, "new")}).ok());
   auto table = *loader->ReadRows(spec, {});
@@ -258,23 +262,18 @@ TEST(RedisLoader, UpsertReplacesByKey) {
   EXPECT_NE(st.message().find("upsert"), std::string::npos) << st.ToString();
 }
 
-TEST(RedisLoader, KeyPatternErrorsNameTheColumn) {
-  ASSERT_FALSE(kServer->uri().empty());
-  auto loader = *Make({{"prefix", UniquePrefix()}, {"key_pattern", "{table}:{tx_hash}"}});
-  Status st = loader->EnsureTable(Spec("k"));
+TEST_F(RedisLoader, KeyPatternErrorsNameTheColumn) {
+  auto bad = *Make({{"prefix", prefix}, {"key_pattern", "{table}:{tx_hash}"}});
+  Status st = bad->EnsureTable(Spec("k"));
   EXPECT_EQ(ClassOf(st), ErrorClass::kFatal);
   EXPECT_NE(st.message().find("{tx_hash}"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("label"), std::string::npos) << "lists the columns: " << st.ToString();
 }
 
-TEST(RedisLoader, CheckpointsByPrefixAndTruncateForgetsThem) {
-  ASSERT_FALSE(kServer->uri().empty());
-  auto loader = *Make({{"prefix", UniquePrefix()}});
-  ASSERT_TRUE(loader->EnsureTable(Spec("c")).ok());
+TEST_F(RedisLoader, CheckpointsByPrefixAndTruncateForgetsThem) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("c")));
   for (const char* sid : {"job/range/0", "job/range/100", "other", "job/range/50"}) {
-    StreamCheckpoint cp;
-    cp.stream_id = sid;
-    cp.transaction_id = 3;
+    StreamCheckpoint cp = Checkpoint(sid, 3);
     cp.cursor = Cursor::FromJson(R"({"mainnet": {"number": 9, "hash": ")" + std::string(64, 'a') + R"("}})").ValueOr(Cursor{});
     ASSERT_TRUE(Unit(*loader, "c", {Rows(1, 1, "x")}, std::nullopt, &cp).ok());
   }
@@ -290,28 +289,18 @@ TEST(RedisLoader, CheckpointsByPrefixAndTruncateForgetsThem) {
   EXPECT_TRUE((*session->LoadCheckpoints("")).empty());
 }
 
-TEST(RedisLoader, TtlExpiresRows) {
-  ASSERT_FALSE(kServer->uri().empty());
-  const std::string prefix = UniquePrefix();
-  auto loader = *Make({{"prefix", prefix}, {"ttl", "100"}, {"key_pattern", "{table}:{id}"}});
-  ASSERT_TRUE(loader->EnsureTable(Spec("ttl")).ok());
+TEST_F(RedisLoader, TtlExpiresRows) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("ttl"), {{"ttl", "100"}, {"key_pattern", "{table}:{id}"}}));
   ASSERT_TRUE(Unit(*loader, "ttl", {Rows(1, 1, "x")}).ok());
-  Raw raw;
   const long long ttl = raw.Int({"TTL", prefix + "ttl:10"});
   EXPECT_GT(ttl, 90);
   EXPECT_LE(ttl, 100);
 }
 
-TEST(RedisLoader, WrongTypeAtAKeyWritesNothing) {
-  ASSERT_FALSE(kServer->uri().empty());
-  const std::string prefix = UniquePrefix();
-  auto loader = *Make({{"prefix", prefix}, {"key_pattern", "{table}:{id}"}});
-  auto spec = Spec("w");
-  ASSERT_TRUE(loader->EnsureTable(spec).ok());
-  Raw raw;
+TEST_F(RedisLoader, WrongTypeAtAKeyWritesNothing) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("w"), {{"key_pattern", "{table}:{id}"}}));
   raw.Cmd({"SET", prefix + "w:21", "a user's string"});
-  StreamCheckpoint cp;
-  cp.stream_id = "s";
+  const StreamCheckpoint cp = Checkpoint("s");
   Status st = Unit(*loader, "w", {Rows(1, 2, "x")}, std::nullopt, &cp);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(ClassOf(st), ErrorClass::kFatal);
@@ -326,18 +315,12 @@ TEST(RedisLoader, WrongTypeAtAKeyWritesNothing) {
   EXPECT_EQ(Ids(*loader, spec), Expected(1, 2));
 }
 
-TEST(RedisLoader, OutOfMemoryIsFatalAndAtomic) {
-  ASSERT_FALSE(kServer->uri().empty());
-  const std::string prefix = UniquePrefix();
+TEST_F(RedisLoader, OutOfMemoryIsFatalAndAtomic) {
   // No {_amp_seq}: nothing is sent before the MULTI, so the refusal comes inside it.
-  auto loader = *Make({{"prefix", prefix}, {"key_pattern", "{table}:{id}"}});
-  auto spec = Spec("oom");
-  ASSERT_TRUE(loader->EnsureTable(spec).ok());
-  Raw raw;
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("oom"), {{"key_pattern", "{table}:{id}"}}));
   raw.Cmd({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
   raw.Cmd({"CONFIG", "SET", "maxmemory", "1"});
-  StreamCheckpoint cp;
-  cp.stream_id = "oom";
+  const StreamCheckpoint cp = Checkpoint("oom");
   Status st = Unit(*loader, "oom", {Rows(1, 3, "x")}, std::nullopt, &cp);
   raw.Cmd({"CONFIG", "SET", "maxmemory", "0"});
   ASSERT_FALSE(st.ok());
@@ -349,12 +332,10 @@ TEST(RedisLoader, OutOfMemoryIsFatalAndAtomic) {
   EXPECT_EQ(Ids(*loader, spec), Expected(1, 3));
 }
 
-TEST(RedisLoader, AuthErrorsAreFatalAndNeverShowThePassword) {
-  ASSERT_FALSE(kServer->uri().empty());
-  Raw raw;
+TEST_F(RedisLoader, AuthErrorsAreFatalAndNeverShowThePassword) {
   raw.Cmd({"ACL", "SETUSER", "amp_secure", "on", ">right-pw-123", "~*", "+@all"});
-  auto loader = *Make({{"user", "amp_secure"}, {"password", "wrong-pw-456"}});
-  Status st = loader->EnsureTable(Spec("a"));
+  auto denied = *Make({{"user", "amp_secure"}, {"password", "wrong-pw-456"}});
+  Status st = denied->EnsureTable(Spec("a"));
   EXPECT_EQ(ClassOf(st), ErrorClass::kFatal) << st.ToString();
   EXPECT_NE(st.message().find("authentication"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("redis://amp_secure@"), std::string::npos) << st.ToString();
@@ -365,7 +346,7 @@ TEST(RedisLoader, AuthErrorsAreFatalAndNeverShowThePassword) {
   EXPECT_TRUE(good->EnsureTable(Spec("a")).ok());
 }
 
-TEST(RedisLoader, UnreachableServerIsRetryable) {
+TEST(RedisLoaderConfig, UnreachableServerIsRetryable) {
   auto loader = *Make({{"port", "1"}, {"connect_timeout", "1"}});
   Status st = loader->EnsureTable(Spec("x"));
   ASSERT_FALSE(st.ok());
@@ -373,11 +354,8 @@ TEST(RedisLoader, UnreachableServerIsRetryable) {
   EXPECT_NE(st.message().find("redis://127.0.0.1:1/0"), std::string::npos) << st.ToString();
 }
 
-TEST(RedisLoader, IncompatibleTableNamesTheColumn) {
-  ASSERT_FALSE(kServer->uri().empty());
-  const std::string prefix = UniquePrefix();
-  auto loader = *Make({{"prefix", prefix}});
-  ASSERT_TRUE(loader->EnsureTable(Spec("i")).ok());
+TEST_F(RedisLoader, IncompatibleTableNamesTheColumn) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("i")));
   auto retyped = Spec("i");
   retyped.schema = arrow::schema({Schema()->field(0), Schema()->field(1),
                                   arrow::field("label", arrow::int64())});
@@ -390,16 +368,10 @@ TEST(RedisLoader, IncompatibleTableNamesTheColumn) {
   EXPECT_NE(st.message().find("data_structure=hash"), std::string::npos) << st.ToString();
 }
 
-TEST(RedisLoader, StreamedUnitIsInvisibleUntilCommitAndAbortLeavesNothing) {
-  ASSERT_FALSE(kServer->uri().empty());
-  const std::string prefix = UniquePrefix();
+TEST_F(RedisLoader, StreamedUnitIsInvisibleUntilCommitAndAbortLeavesNothing) {
   // pipeline=4: the default pattern streams the unit, several windows go out before Commit.
-  auto loader = *Make({{"prefix", prefix}, {"pipeline", "4"}});
-  auto spec = Spec("s");
-  ASSERT_TRUE(loader->EnsureTable(spec).ok());
-  StreamCheckpoint cp1;
-  cp1.stream_id = "st";
-  cp1.transaction_id = 1;
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("s"), {{"pipeline", "4"}}));
+  const StreamCheckpoint cp1 = Checkpoint("st", 1);
   ASSERT_TRUE(Unit(*loader, "s", {Rows(0, 1, "a")}, std::nullopt, &cp1).ok());
   auto session = *loader->OpenSession();
   ASSERT_TRUE(session->Begin().ok());
@@ -424,7 +396,7 @@ TEST(RedisLoader, StreamedUnitIsInvisibleUntilCommitAndAbortLeavesNothing) {
   EXPECT_EQ((*session->LoadCheckpoint("st"))->transaction_id, 2u);
 }
 
-TEST(RedisLoader, UrisMapToOptions) {
+TEST(RedisLoaderConfig, UrisMapToOptions) {
   auto config = *ConfigFromUri("redis://me:p%40ss@cache.local:7000/3?data_structure=string&ttl=60");
   EXPECT_EQ(config["user"], "me");
   EXPECT_EQ(config["password"], "p@ss");

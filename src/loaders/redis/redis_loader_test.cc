@@ -346,6 +346,41 @@ TEST_F(RedisLoader, AuthErrorsAreFatalAndNeverShowThePassword) {
   EXPECT_TRUE(good->EnsureTable(Spec("a")).ok());
 }
 
+// The loader contract (amp/loader.h): a failed Commit leaves the unit open for Abort(), so
+// the next unit starts only after it; the same session then goes on.
+TEST_F(RedisLoader, FailedCommitLeavesTheUnitForAbort) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("fc"), {{"key_pattern", "{table}:{id}"}}));
+  raw.Cmd({"SET", prefix + "fc:21", "a user's string"});
+  auto session = *loader->OpenSession();
+  ASSERT_TRUE(session->Begin().ok());
+  ASSERT_TRUE(session->Append("fc", *Rows(1, 2, "x"), Range(1, 2)).ok());
+  const StreamCheckpoint cp = Checkpoint("fc");
+  ASSERT_FALSE(session->Commit(&cp).ok());
+  Status again = session->Begin();
+  EXPECT_EQ(ClassOf(again), ErrorClass::kFatal) << again.ToString();
+  EXPECT_NE(again.message().find("while a unit is open"), std::string::npos) << again.ToString();
+  session->Abort();
+  raw.Cmd({"DEL", prefix + "fc:21"});
+  ASSERT_TRUE(session->Begin().ok());
+  ASSERT_TRUE(session->Append("fc", *Rows(1, 2, "x"), Range(1, 2)).ok());
+  ASSERT_TRUE(session->Commit(&cp).ok());
+  EXPECT_EQ(Ids(*loader, spec), Expected(1, 2));
+}
+
+// An index member that is not "<len>:<key><id>" is reported as such, for streams as for
+// the other collections, instead of being sent to the server as a key and an entry id.
+TEST_F(RedisLoader, MalformedStreamIndexMemberIsReported) {
+  ASSERT_NO_FATAL_FAILURE(OpenTable(Spec("ms"), {{"data_structure", "stream"}}));
+  ASSERT_TRUE(Unit(*loader, "ms", {Rows(1, 1, "x")}).ok());
+  raw.Cmd({"ZADD", prefix + "amp:idx:ms", "1", "not-a-member"});
+  auto table = loader->ReadRows(spec, {});
+  ASSERT_FALSE(table.ok());
+  EXPECT_EQ(ClassOf(table.status()), ErrorClass::kFatal) << table.status().ToString();
+  EXPECT_NE(table.status().message().find("malformed index member in " + prefix + "amp:idx:ms"),
+            std::string::npos)
+      << table.status().ToString();
+}
+
 TEST(RedisLoaderConfig, UnreachableServerIsRetryable) {
   auto loader = *Make({{"port", "1"}, {"connect_timeout", "1"}});
   Status st = loader->EnsureTable(Spec("x"));

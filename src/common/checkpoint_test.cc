@@ -1,5 +1,6 @@
 #include "amp/checkpoint.h"
 
+#include "common/testing/status_matchers.h"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -80,32 +81,32 @@ std::string OldHandoffRow() {
          R"("}],"stream_id":"job1/plan","transaction_id":0,"version":1})";
 }
 
-TEST(PartitionProgressTest, ReadsAndRewritesTheStoredShape) {
-  auto row = StreamCheckpoint::FromJson(OldPartitionRow());
-  ASSERT_TRUE(row.ok()) << row.status().ToString();
-  auto progress = PartitionProgress::FromCheckpoint(*row);
-  ASSERT_TRUE(progress.ok()) << progress.status().ToString();
-  EXPECT_EQ(progress->job, "job1");
-  EXPECT_EQ(progress->start, 100u);
-  EXPECT_EQ(progress->done_through, 249u);
-  EXPECT_EQ(progress->network, "anvil");
-  EXPECT_EQ(progress->transaction_id, 3u);
+// A typed record read from its stored JSON, as a destination hands it back.
+template <typename Record>
+Result<Record> Decode(const std::string& json) {
+  AMP_ASSIGN_OR_RETURN(StreamCheckpoint row, StreamCheckpoint::FromJson(json));
+  return Record::FromCheckpoint(row);
+}
 
-  auto again = progress->ToCheckpoint();
-  ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(*again, *row);
-  EXPECT_EQ(again->ToJson(), OldPartitionRow());
+// The stored JSON of a typed record.
+template <typename Record>
+Result<std::string> Encode(const Record& record) {
+  AMP_ASSIGN_OR_RETURN(StreamCheckpoint row, record.ToCheckpoint());
+  return row.ToJson();
+}
+
+TEST(PartitionProgressTest, ReadsAndRewritesTheStoredShape) {
+  ASSERT_OK_AND_ASSIGN(auto progress, Decode<PartitionProgress>(OldPartitionRow()));
+  EXPECT_EQ(progress,
+            (PartitionProgress{.job = "job1", .start = 100, .done_through = 249, .network = "anvil",
+                               .transaction_id = 3}));
+  EXPECT_EQ(ValueOrDie(Encode(progress)), OldPartitionRow());
 }
 
 TEST(PartitionProgressTest, RoundTripsAndKeysSortByBlock) {
   PartitionProgress p{.job = "j", .start = 10, .done_through = 10, .network = "", .transaction_id = 1};
-  auto row = p.ToCheckpoint();
-  ASSERT_TRUE(row.ok());
-  auto back = StreamCheckpoint::FromJson(row->ToJson());
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  auto decoded = PartitionProgress::FromCheckpoint(*back);
-  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  EXPECT_EQ(*decoded, p);
+  ASSERT_OK_AND_ASSIGN(std::string json, Encode(p));
+  EXPECT_EQ(ValueOrDie(Decode<PartitionProgress>(json)), p);
 
   constexpr BlockNumber kMax = UINT64_MAX;
   EXPECT_EQ(PartitionProgress::StreamId("job1", 0), "job1/range/00000000000000000000");
@@ -135,22 +136,12 @@ TEST(PartitionProgressTest, RefusesRowsOfAnotherMeaning) {
 }
 
 TEST(HandoffRecordTest, ReadsAndRewritesTheStoredShape) {
-  auto row = StreamCheckpoint::FromJson(OldHandoffRow());
-  ASSERT_TRUE(row.ok()) << row.status().ToString();
-  auto record = HandoffRecord::FromCheckpoint(*row);
-  ASSERT_TRUE(record.ok()) << record.status().ToString();
-  EXPECT_EQ(record->job, "job1");
-  EXPECT_EQ(record->network, "anvil");
-  ASSERT_TRUE(record->head.has_value());
-  EXPECT_EQ(record->head->number, 1000u);
-  EXPECT_EQ(record->head->hash.ToHex(), kHash7);
-  EXPECT_EQ(record->from, 0u);
-  ASSERT_TRUE(record->handoff.has_value());
-  EXPECT_EQ(record->handoff->number, 800u);
-
-  auto again = record->ToCheckpoint();
-  ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(again->ToJson(), OldHandoffRow());
+  ASSERT_OK_AND_ASSIGN(auto record, Decode<HandoffRecord>(OldHandoffRow()));
+  const BlockHash head_hash = ValueOrDie(BlockHash::FromHex(kHash7));
+  EXPECT_EQ(record, (HandoffRecord{.job = "job1", .network = "anvil",
+                                   .head = NetworkCursor{1000, head_hash}, .from = 0,
+                                   .handoff = NetworkCursor{800, head_hash}}));
+  EXPECT_EQ(ValueOrDie(Encode(record)), OldHandoffRow());
   EXPECT_EQ(HandoffRecord::StreamId("job1"), "job1/plan");
 }
 
@@ -160,13 +151,8 @@ TEST(HandoffRecordTest, RoundTripsEveryShapeThePlannerWrites) {
   HandoffRecord unnamed{.job = "j", .network = "", .head = NetworkCursor{9, BlockHash{}},
                         .from = 0, .handoff = NetworkCursor{4, Hash(2)}};
   for (const auto& record : {empty_source, no_handoff, unnamed}) {
-    auto row = record.ToCheckpoint();
-    ASSERT_TRUE(row.ok()) << row.status().ToString();
-    auto back = StreamCheckpoint::FromJson(row->ToJson());
-    ASSERT_TRUE(back.ok()) << back.status().ToString();
-    auto decoded = HandoffRecord::FromCheckpoint(*back);
-    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-    EXPECT_EQ(*decoded, record);
+    ASSERT_OK_AND_ASSIGN(std::string json, Encode(record));
+    EXPECT_EQ(ValueOrDie(Decode<HandoffRecord>(json)), record);
   }
   EXPECT_FALSE((HandoffRecord{.job = "j", .handoff = NetworkCursor{1, Hash(1)}}).ToCheckpoint().ok());
   EXPECT_FALSE(

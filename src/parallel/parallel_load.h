@@ -1,21 +1,21 @@
 // Parallel execution of a load (amp/parallel.h): the plan, the workers, the hybrid hand-off.
+// This file drives the run and owns what it reports; each step lives in a file of its own:
 //
-//   plan     split the query (SETTINGS stream removed), create the destination table from
-//            the GetFlightInfo schema, read what earlier runs committed (per-partition
-//            checkpoints "<job>/range/<start>", the hand-off record "<job>/plan" and the
-//            live stream's checkpoint "<job>"), find the head (hybrid), and cut the blocks
+//   plan     load_plan.h: validate the job, ask the source (schema, head, hand-off hash),
+//            create the destination table, read what earlier runs committed (the typed
+//            records of amp/checkpoint.h, through durable_records.h), and cut the blocks
 //            still missing into partitions;
-//   workers  num_workers threads take partitions from a shared queue. Each runs the
-//            wrapped batch query of its partition (ordered by the block column) and commits
-//            every ParallelConfig::batch_size rows at a block boundary, the partition's
-//            progress checkpoint in the same transaction; a retryable error restarts the
-//            partition after its last commit, with backoff. Memory: each worker holds at
-//            most batch_size rows plus the batch being read;
-//   hand-off hybrid only, once every partition succeeded: streaming::RunLoad of the live
-//            query, resuming (amp-resume) after the hand-off block X saved in the plan
-//            record, whose first commit deletes the rows of blocks > X that the workers
-//            wrote (LoadJob::undo_until_first_commit). A rerun after the hand-off resumes
-//            the live stream from its own checkpoint.
+//   workers  executor.h: num_workers threads take partitions from a shared queue;
+//            partition_task.h: each partition's wrapped batch query (ordered by the block
+//            column) is cut at block boundaries every ParallelConfig::batch_size rows and
+//            committed through the load engine's UnitWriter with the partition's progress
+//            record in the same transaction; a retryable error restarts the partition
+//            after its last commit, with backoff;
+//   hand-off handoff.h (hybrid only, once every partition succeeded): the live stream of
+//            streaming::RunLoad continues what the workers wrote, resuming after the
+//            hand-off block X saved in the hand-off record, its first commit deleting the
+//            rows of blocks > X the workers wrote. A rerun after the hand-off resumes the
+//            live stream from its own checkpoint.
 // The seed's log lines go to spdlog's default logger (info): "Worker 0 processing blocks
 // 0 to 250000", "Partition 0 completed: 1,234,567 rows in 45.2s".
 #pragma once
@@ -23,7 +23,7 @@
 #include <stop_token>
 
 #include "amp/client.h"
-#include "amp/load.h"
+#include "amp/load_options.h"
 #include "amp/parallel.h"
 #include "amp/status.h"
 #include "load/load_driver.h"

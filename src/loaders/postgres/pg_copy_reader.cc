@@ -6,6 +6,7 @@
 #include <arrow/table.h>
 #include <arrow/type.h>
 #include <arrow/util/float16.h>
+#include <arrow/visit_type_inline.h>
 
 #include <algorithm>
 #include <array>
@@ -147,6 +148,17 @@ class DecoderBase : public FieldDecoder {
   BuilderT* b_;
 };
 
+// Decoders that choose among several builder types at run time (Date32/Date64, Time32/64,
+// a decimal width, any list or struct): the builder untyped, plus the Arrow type.
+class TypedDecoder : public DecoderBase<arrow::ArrayBuilder> {
+ public:
+  TypedDecoder(arrow::ArrayBuilder* b, const arrow::DataType& type)
+      : DecoderBase(b), type_(type) {}
+
+ protected:
+  const arrow::DataType& type_;
+};
+
 class NullDecoder final : public DecoderBase<arrow::NullBuilder> {
  public:
   using DecoderBase::DecoderBase;
@@ -222,18 +234,17 @@ class Float8Decoder final : public DecoderBase<arrow::DoubleBuilder> {
 };
 
 // numeric -> UInt64 (scale 0) or a decimal of `width` bytes.
-class NumericDecoder final : public FieldDecoder {
+class NumericDecoder final : public TypedDecoder {
  public:
   NumericDecoder(arrow::ArrayBuilder* b, const arrow::DataType& type)
-      : b_(b), type_(type), is_uint64_(type.id() == Type::UINT64) {
+      : TypedDecoder(b, type), is_uint64_(type.id() == Type::UINT64) {
     if (!is_uint64_) {
       const auto& dec = static_cast<const arrow::DecimalType&>(type);
       scale_ = dec.scale();
       width_ = dec.byte_width();
     }
   }
-  Status Decode(const uint8_t* p, int32_t len) override {
-    if (len < 0) return b_->AppendNull();
+  Status Value(const uint8_t* p, int32_t len) override {
     WideUInt magnitude;
     bool negative = false;
     Status st = DecodeNumeric(p, len, scale_, &magnitude, &negative);
@@ -250,8 +261,6 @@ class NumericDecoder final : public FieldDecoder {
   }
 
  private:
-  arrow::ArrayBuilder* b_;
-  const arrow::DataType& type_;
   const bool is_uint64_;
   int32_t scale_ = 0;
   int width_ = 8;
@@ -297,11 +306,10 @@ class TimestampDecoder final : public DecoderBase<arrow::TimestampBuilder> {
   const arrow::TimeUnit::type unit_;
 };
 
-class DateDecoder final : public FieldDecoder {
+class DateDecoder final : public TypedDecoder {
  public:
-  DateDecoder(arrow::ArrayBuilder* b, const arrow::DataType& type) : b_(b), type_(type) {}
-  Status Decode(const uint8_t* p, int32_t len) override {
-    if (len < 0) return b_->AppendNull();
+  using TypedDecoder::TypedDecoder;
+  Status Value(const uint8_t* p, int32_t len) override {
     if (len != 4) return BadLength(len, 4, "date");
     const int32_t pg = static_cast<int32_t>(Be32(p));
     if (pg == std::numeric_limits<int32_t>::max() || pg == std::numeric_limits<int32_t>::min()) {
@@ -316,17 +324,12 @@ class DateDecoder final : public FieldDecoder {
     }
     return static_cast<arrow::Date32Builder*>(b_)->Append(static_cast<int32_t>(days));
   }
-
- private:
-  arrow::ArrayBuilder* b_;
-  const arrow::DataType& type_;
 };
 
-class TimeDecoder final : public FieldDecoder {
+class TimeDecoder final : public TypedDecoder {
  public:
-  TimeDecoder(arrow::ArrayBuilder* b, const arrow::DataType& type) : b_(b), type_(type) {}
-  Status Decode(const uint8_t* p, int32_t len) override {
-    if (len < 0) return b_->AppendNull();
+  using TypedDecoder::TypedDecoder;
+  Status Value(const uint8_t* p, int32_t len) override {
     if (len != 8) return BadLength(len, 8, "time");
     const int64_t us = static_cast<int64_t>(Be64(p));
     if (us < 0 || us > kMicrosPerDay) return Inexact("time " + std::to_string(us), type_);
@@ -337,37 +340,27 @@ class TimeDecoder final : public FieldDecoder {
     }
     return static_cast<arrow::Time64Builder*>(b_)->Append(v);
   }
-
- private:
-  arrow::ArrayBuilder* b_;
-  const arrow::DataType& type_;
 };
 
-class JsonbDecoder final : public FieldDecoder {
+class JsonbDecoder final : public TypedDecoder {
  public:
-  JsonbDecoder(arrow::ArrayBuilder* b, const arrow::DataType& type) : b_(b), type_(type) {}
-  Status Decode(const uint8_t* p, int32_t len) override {
-    if (len < 0) return b_->AppendNull();
+  using TypedDecoder::TypedDecoder;
+  Status Value(const uint8_t* p, int32_t len) override {
     if (len < 1 || p[0] != 1) return Status::Invalid("jsonb field without format version 1");
     AMP_ASSIGN_OR_RETURN(
         JsonValue value,
         ParseJson(std::string_view(reinterpret_cast<const char*>(p + 1), len - 1), kPostgresJsonb));
     return AppendFromJson(value, type_, kPostgresJsonb, b_);
   }
-
- private:
-  arrow::ArrayBuilder* b_;
-  const arrow::DataType& type_;
 };
 
 // One-dimensional PostgreSQL array -> an Arrow list of `element`s.
-class ArrayDecoder final : public FieldDecoder {
+class ArrayDecoder final : public TypedDecoder {
  public:
   ArrayDecoder(arrow::ArrayBuilder* b, const arrow::DataType& type, uint32_t element_oid,
                DecoderPtr element)
-      : b_(b), type_(type), element_oid_(element_oid), element_(std::move(element)) {}
-  Status Decode(const uint8_t* p, int32_t len) override {
-    if (len < 0) return b_->AppendNull();
+      : TypedDecoder(b, type), element_oid_(element_oid), element_(std::move(element)) {}
+  Status Value(const uint8_t* p, int32_t len) override {
     if (len < 12) return Status::Invalid("an array field of ", len, " bytes");
     const int32_t ndim = static_cast<int32_t>(Be32(p));
     const uint32_t oid = Be32(p + 8);
@@ -396,8 +389,6 @@ class ArrayDecoder final : public FieldDecoder {
   }
 
  private:
-  arrow::ArrayBuilder* b_;
-  const arrow::DataType& type_;
   const uint32_t element_oid_;
   DecoderPtr element_;
 };
@@ -422,6 +413,22 @@ Result<DecoderPtr> Expect(PgKind kind, PgKind want, const arrow::DataType& type,
                           arrow::ArrayBuilder* b) {
   if (kind != want) return Unreadable(type, kind);
   return std::make_unique<D>(b);
+}
+
+// text into the string types, bytea into the binary ones (a fixed width is checked).
+Result<DecoderPtr> MakeBytesDecoder(const arrow::DataType& type, PgKind kind,
+                                    arrow::ArrayBuilder* b) {
+  return arrow::VisitType(type, [&](const auto& concrete) -> Result<DecoderPtr> {
+    using T = std::decay_t<decltype(concrete)>;
+    if constexpr (std::is_same_v<T, arrow::FixedSizeBinaryType>) {
+      return Expect<FixedBytesDecoder>(kind, PgKind::kBytea, type, b);
+    } else if constexpr (IsBytesType<T>()) {
+      return Expect<BytesDecoder<typename arrow::TypeTraits<T>::BuilderType>>(
+          kind, IsTextType<T>() ? PgKind::kText : PgKind::kBytea, type, b);
+    } else {
+      return Unreadable(type, kind);
+    }
+  });
 }
 
 // `type` is the Arrow type (whose builder is `b`), `kind` how its values were stored.
@@ -452,19 +459,12 @@ Result<DecoderPtr> MakeDecoder(const arrow::DataType& type, PgKind kind, uint32_
       if (kind != PgKind::kNumeric) return Unreadable(type, kind);
       return std::make_unique<NumericDecoder>(b, type);
     case Type::STRING:
-      return Expect<BytesDecoder<arrow::StringBuilder>>(kind, PgKind::kText, type, b);
     case Type::LARGE_STRING:
-      return Expect<BytesDecoder<arrow::LargeStringBuilder>>(kind, PgKind::kText, type, b);
     case Type::STRING_VIEW:
-      return Expect<BytesDecoder<arrow::StringViewBuilder>>(kind, PgKind::kText, type, b);
     case Type::BINARY:
-      return Expect<BytesDecoder<arrow::BinaryBuilder>>(kind, PgKind::kBytea, type, b);
     case Type::LARGE_BINARY:
-      return Expect<BytesDecoder<arrow::LargeBinaryBuilder>>(kind, PgKind::kBytea, type, b);
     case Type::BINARY_VIEW:
-      return Expect<BytesDecoder<arrow::BinaryViewBuilder>>(kind, PgKind::kBytea, type, b);
-    case Type::FIXED_SIZE_BINARY:
-      return Expect<FixedBytesDecoder>(kind, PgKind::kBytea, type, b);
+    case Type::FIXED_SIZE_BINARY: return MakeBytesDecoder(type, kind, b);
     case Type::TIMESTAMP:
       if (kind != PgKind::kTimestamp && kind != PgKind::kTimestamptz) {
         return Unreadable(type, kind);

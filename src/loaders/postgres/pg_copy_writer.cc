@@ -6,6 +6,7 @@
 #include <arrow/type.h>
 #include <arrow/util/bit_util.h>
 #include <arrow/util/float16.h>
+#include <arrow/visit_type_inline.h>
 
 #include <algorithm>
 #include <bit>
@@ -595,6 +596,19 @@ Result<EncoderPtr> Expect(const arrow::Array& array, PgKind kind, PgKind want) {
   return std::make_unique<Encoder>(array);
 }
 
+// text from the string types, bytea from the binary ones.
+Result<EncoderPtr> MakeBytesEncoder(const arrow::Array& array, PgKind kind) {
+  return arrow::VisitType(*array.type(), [&](const auto& type) -> Result<EncoderPtr> {
+    using T = std::decay_t<decltype(type)>;
+    if constexpr (IsBytesType<T>()) {
+      return Expect<BytesEncoder<typename arrow::TypeTraits<T>::ArrayType>>(
+          array, kind, IsTextType<T>() ? PgKind::kText : PgKind::kBytea);
+    } else {
+      return Mismatch(array, kind);
+    }
+  });
+}
+
 Result<EncoderPtr> MakeFieldEncoder(const arrow::Array& array, PgKind kind,
                                     uint32_t element_oid, PgKind element_kind) {
   using arrow::Type;
@@ -617,19 +631,12 @@ Result<EncoderPtr> MakeFieldEncoder(const arrow::Array& array, PgKind kind,
     case Type::DECIMAL128:
     case Type::DECIMAL256: return Expect<DecimalEncoder>(array, kind, PgKind::kNumeric);
     case Type::STRING:
-      return Expect<BytesEncoder<arrow::StringArray>>(array, kind, PgKind::kText);
     case Type::LARGE_STRING:
-      return Expect<BytesEncoder<arrow::LargeStringArray>>(array, kind, PgKind::kText);
     case Type::STRING_VIEW:
-      return Expect<BytesEncoder<arrow::StringViewArray>>(array, kind, PgKind::kText);
     case Type::BINARY:
-      return Expect<BytesEncoder<arrow::BinaryArray>>(array, kind, PgKind::kBytea);
     case Type::LARGE_BINARY:
-      return Expect<BytesEncoder<arrow::LargeBinaryArray>>(array, kind, PgKind::kBytea);
     case Type::BINARY_VIEW:
-      return Expect<BytesEncoder<arrow::BinaryViewArray>>(array, kind, PgKind::kBytea);
-    case Type::FIXED_SIZE_BINARY:
-      return Expect<BytesEncoder<arrow::FixedSizeBinaryArray>>(array, kind, PgKind::kBytea);
+    case Type::FIXED_SIZE_BINARY: return MakeBytesEncoder(array, kind);
     case Type::TIMESTAMP:
       if (kind != PgKind::kTimestamp && kind != PgKind::kTimestamptz) {
         return Mismatch(array, kind);

@@ -13,8 +13,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <arrow/type.h>
+#include <arrow/type_traits.h>
 
 #include "amp/status.h"
 
@@ -80,6 +82,19 @@ std::string QuoteIdent(std::string_view name);
 
 /// "schema"."table", both quoted.
 std::string QualifiedName(std::string_view schema, std::string_view table);
+
+/// The Arrow type classes whose values COPY carries as their bytes: text (IsTextType) or
+/// bytea (the binary ones), for the writer's and the reader's dispatch.
+template <typename T>
+constexpr bool IsBytesType() {
+  return arrow::is_base_binary_type<T>::value || arrow::is_binary_view_like_type<T>::value ||
+         std::is_same_v<T, arrow::FixedSizeBinaryType>;
+}
+template <typename T>
+constexpr bool IsTextType() {
+  return std::is_same_v<T, arrow::StringType> || std::is_same_v<T, arrow::LargeStringType> ||
+         std::is_same_v<T, arrow::StringViewType>;
+}
 
 /// PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1); the
 /// loader rejects longer names instead of letting two of them silently collide.

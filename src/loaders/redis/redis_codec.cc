@@ -2,6 +2,7 @@
 
 #include <arrow/api.h>
 #include <arrow/util/decimal.h>
+#include <arrow/visit_type_inline.h>
 
 #include <charconv>
 #include <set>
@@ -82,11 +83,39 @@ Status AppendDecimalText(arrow::ArrayBuilder* builder, const arrow::DataType& ty
   return static_cast<BuilderT*>(builder)->Append(value);
 }
 
-template <typename BuilderT, typename T>
-Status AppendParsed(arrow::ArrayBuilder* builder, std::string_view text) {
-  T value{};
-  AMP_RETURN_NOT_OK(ParseIntegral(text, &value));
-  return static_cast<BuilderT*>(builder)->Append(value);
+// Integers, and the integer counts of Date64, Time32/64 and Duration, from decimal text.
+Status AppendIntegerText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
+                         std::string_view text) {
+  return arrow::VisitType(type, [&](const auto& concrete) -> Status {
+    using T = std::decay_t<decltype(concrete)>;
+    if constexpr (arrow::is_integer_type<T>::value || std::is_same_v<T, arrow::Date64Type> ||
+                  arrow::is_time_type<T>::value || arrow::is_duration_type<T>::value) {
+      typename T::c_type value{};
+      AMP_RETURN_NOT_OK(ParseIntegral(text, &value));
+      return static_cast<typename arrow::TypeTraits<T>::BuilderType*>(builder)->Append(value);
+    } else {
+      return Status::NotImplemented("not an integer type: ", type.ToString());
+    }
+  });
+}
+
+// The bytes themselves into a string or binary builder (a fixed width is checked).
+Status AppendBytes(arrow::ArrayBuilder* builder, const arrow::DataType& type,
+                   std::string_view bytes) {
+  return arrow::VisitType(type, [&](const auto& concrete) -> Status {
+    using T = std::decay_t<decltype(concrete)>;
+    if constexpr (std::is_same_v<T, arrow::FixedSizeBinaryType>) {
+      if (static_cast<int>(bytes.size()) != concrete.byte_width()) {
+        return Status::Invalid("expected ", concrete.byte_width(), " bytes, got ", bytes.size());
+      }
+      return static_cast<arrow::FixedSizeBinaryBuilder*>(builder)->Append(bytes);
+    } else if constexpr (arrow::is_base_binary_type<T>::value ||
+                         arrow::is_binary_view_like_type<T>::value) {
+      return static_cast<typename arrow::TypeTraits<T>::BuilderType*>(builder)->Append(bytes);
+    } else {
+      return Status::NotImplemented("not a string or binary type: ", type.ToString());
+    }
+  });
 }
 
 }  // namespace
@@ -209,21 +238,10 @@ void AppendKeyComponent(const arrow::Array& array, int64_t i, std::string* out) 
 
 Status AppendFromField(arrow::ArrayBuilder* builder, const arrow::DataType& type,
                        std::string_view text, BinaryForm binary) {
-  if (binary != BinaryForm::kRaw) return AppendFromText(builder, type, text);
-  switch (type.id()) {
-    case arrow::Type::BINARY: return static_cast<arrow::BinaryBuilder*>(builder)->Append(text);
-    case arrow::Type::LARGE_BINARY: return static_cast<arrow::LargeBinaryBuilder*>(builder)->Append(text);
-    case arrow::Type::BINARY_VIEW: return static_cast<arrow::BinaryViewBuilder*>(builder)->Append(text);
-    case arrow::Type::FIXED_SIZE_BINARY: {
-      const int width = static_cast<const arrow::FixedSizeBinaryType&>(type).byte_width();
-      if (static_cast<int>(text.size()) != width) {
-        return Status::Invalid("expected ", width, " bytes, got ", text.size());
-      }
-      return static_cast<arrow::FixedSizeBinaryBuilder*>(builder)->Append(text);
-    }
-    default:
-      return AppendFromText(builder, type, text);
+  if (binary == BinaryForm::kRaw && IsBinaryType(type.id())) {
+    return AppendBytes(builder, type, text);
   }
+  return AppendFromText(builder, type, text);
 }
 
 Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
@@ -235,18 +253,11 @@ Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
       if (text == "true") return static_cast<arrow::BooleanBuilder*>(builder)->Append(true);
       if (text == "false") return static_cast<arrow::BooleanBuilder*>(builder)->Append(false);
       return Status::Invalid("not a boolean: '", text, "'");
-    case arrow::Type::INT8: return AppendParsed<arrow::Int8Builder, int8_t>(builder, text);
-    case arrow::Type::INT16: return AppendParsed<arrow::Int16Builder, int16_t>(builder, text);
-    case arrow::Type::INT32: return AppendParsed<arrow::Int32Builder, int32_t>(builder, text);
-    case arrow::Type::INT64: return AppendParsed<arrow::Int64Builder, int64_t>(builder, text);
-    case arrow::Type::UINT8: return AppendParsed<arrow::UInt8Builder, uint8_t>(builder, text);
-    case arrow::Type::UINT16: return AppendParsed<arrow::UInt16Builder, uint16_t>(builder, text);
-    case arrow::Type::UINT32: return AppendParsed<arrow::UInt32Builder, uint32_t>(builder, text);
-    case arrow::Type::UINT64: return AppendParsed<arrow::UInt64Builder, uint64_t>(builder, text);
-    case arrow::Type::DATE64: return AppendParsed<arrow::Date64Builder, int64_t>(builder, text);
-    case arrow::Type::TIME32: return AppendParsed<arrow::Time32Builder, int32_t>(builder, text);
-    case arrow::Type::TIME64: return AppendParsed<arrow::Time64Builder, int64_t>(builder, text);
-    case arrow::Type::DURATION: return AppendParsed<arrow::DurationBuilder, int64_t>(builder, text);
+    case arrow::Type::INT8: case arrow::Type::INT16: case arrow::Type::INT32:
+    case arrow::Type::INT64: case arrow::Type::UINT8: case arrow::Type::UINT16:
+    case arrow::Type::UINT32: case arrow::Type::UINT64: case arrow::Type::DATE64:
+    case arrow::Type::TIME32: case arrow::Type::TIME64: case arrow::Type::DURATION:
+      return AppendIntegerText(builder, type, text);
     case arrow::Type::FLOAT: {
       AMP_ASSIGN_OR_RETURN(double v, ParseDouble(text));
       return static_cast<arrow::FloatBuilder*>(builder)->Append(static_cast<float>(v));
@@ -259,24 +270,12 @@ Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
       return AppendDecimalText<arrow::Decimal128, arrow::Decimal128Builder>(builder, type, text);
     case arrow::Type::DECIMAL256:
       return AppendDecimalText<arrow::Decimal256, arrow::Decimal256Builder>(builder, type, text);
-    case arrow::Type::STRING: return static_cast<arrow::StringBuilder*>(builder)->Append(text);
-    case arrow::Type::LARGE_STRING: return static_cast<arrow::LargeStringBuilder*>(builder)->Append(text);
-    case arrow::Type::STRING_VIEW: return static_cast<arrow::StringViewBuilder*>(builder)->Append(text);
+    case arrow::Type::STRING: case arrow::Type::LARGE_STRING: case arrow::Type::STRING_VIEW:
+      return AppendBytes(builder, type, text);
     case arrow::Type::BINARY: case arrow::Type::LARGE_BINARY: case arrow::Type::BINARY_VIEW:
     case arrow::Type::FIXED_SIZE_BINARY: {
       AMP_ASSIGN_OR_RETURN(std::string bytes, loaders::ParseHex(text));
-      switch (type.id()) {
-        case arrow::Type::BINARY: return static_cast<arrow::BinaryBuilder*>(builder)->Append(bytes);
-        case arrow::Type::LARGE_BINARY: return static_cast<arrow::LargeBinaryBuilder*>(builder)->Append(bytes);
-        case arrow::Type::BINARY_VIEW: return static_cast<arrow::BinaryViewBuilder*>(builder)->Append(bytes);
-        default: {
-          const int width = static_cast<const arrow::FixedSizeBinaryType&>(type).byte_width();
-          if (static_cast<int>(bytes.size()) != width) {
-            return Status::Invalid("expected ", width, " bytes, got ", bytes.size());
-          }
-          return static_cast<arrow::FixedSizeBinaryBuilder*>(builder)->Append(bytes);
-        }
-      }
+      return AppendBytes(builder, type, bytes);
     }
     case arrow::Type::TIMESTAMP: {
       const auto& dt = static_cast<const arrow::TimestampType&>(type);

@@ -582,48 +582,43 @@ TEST_F(ClientTest, CancelFromAnotherThread) {
   EXPECT_TRUE(blocked.status().IsCancelled()) << blocked.status();
   EXPECT_EQ(Info(blocked.status()).code(), "CANCELLED");
   EXPECT_EQ(Info(blocked.status()).error_class(), ErrorClass::kFatal);
-  for (int i = 0; i < 200 && server_->cancelled_streams() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(server_->cancelled_streams(), 1);
-}
-
-// Waits until the server has received a `method` call (at most 5 s).
-void AwaitCall(const ScriptedFlightServer& server, const std::string& method) {
-  for (int i = 0; i < 500; ++i) {
-    for (const auto& call : server.calls()) {
-      if (call.method == method) return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  EXPECT_EQ(server_->AwaitCancelledStreams(), 1);
 }
 
 // ampd sends even the schema only with its first microbatch, and Arrow's DoGet waits for
 // the schema: a stop must reach that wait (and a GetFlightInfo without an answer).
-TEST_F(ClientTest, StopReachesADoGetThatHasSentNothing) {
+// A schema and then no answer: `hold` is &ScriptedResponse::silent (DoGet sends not even
+// the schema) or &ScriptedResponse::hold_info (GetFlightInfo gets no answer).
+ScriptedResponse Unanswered(bool ScriptedResponse::*hold) {
   ScriptedResponse r;
   r.schema = BlockNumSchema();
-  r.silent = true;
-  server_->Script(kStreamSql, r);
-  Client client(server_->url());
+  r.*hold = true;
+  return r;
+}
+
+// Query options whose stop is requested once the server has received a `method` call.
+struct StopOnCall {
+  StopOnCall(const ScriptedFlightServer& server, const std::string& method) {
+    options.stop = stop.get_token();
+    stopper = testing::ActAfterCall(server, method, [this] { stop.request_stop(); });
+  }
   std::stop_source stop;
   QueryOptions options;
-  options.stop = stop.get_token();
-  std::thread stopper([&] {
-    AwaitCall(*server_, "DoGet");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    stop.request_stop();
-  });
+  std::jthread stopper;
+};
+
+TEST_F(ClientTest, StopReachesADoGetThatHasSentNothing) {
+  server_->Script(kStreamSql, Unanswered(&ScriptedResponse::silent));
+  Client client(server_->url());
+  StopOnCall stop(*server_, "DoGet");
+  QueryOptions& options = stop.options;
   auto stream = client.sql(kStreamSql).stream(options);
-  stopper.join();
+  stop.stopper.join();
   ASSERT_FALSE(stream.ok());
   EXPECT_TRUE(stream.status().IsCancelled()) << stream.status();
   EXPECT_EQ(Info(stream.status()).code(), "CANCELLED");
   EXPECT_EQ(Info(stream.status()).error_class(), ErrorClass::kFatal);
-  for (int i = 0; i < 500 && server_->cancelled_streams() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(server_->cancelled_streams(), 1) << "the cancel must reach the server";
+  EXPECT_EQ(server_->AwaitCancelledStreams(), 1) << "the cancel must reach the server";
 
   // Already requested: nothing is sent.
   const size_t calls = server_->calls().size();
@@ -634,21 +629,11 @@ TEST_F(ClientTest, StopReachesADoGetThatHasSentNothing) {
 }
 
 TEST_F(ClientTest, StopReachesAnUnansweredGetFlightInfo) {
-  ScriptedResponse r;
-  r.schema = BlockNumSchema();
-  r.hold_info = true;
-  server_->Script(kStreamSql, r);
+  server_->Script(kStreamSql, Unanswered(&ScriptedResponse::hold_info));
   Client client(server_->url());
-  std::stop_source stop;
-  QueryOptions options;
-  options.stop = stop.get_token();
-  std::thread stopper([&] {
-    AwaitCall(*server_, "GetFlightInfo");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    stop.request_stop();
-  });
-  auto info = client.GetInfo(kStreamSql, options);
-  stopper.join();
+  StopOnCall stop(*server_, "GetFlightInfo");
+  auto info = client.GetInfo(kStreamSql, stop.options);
+  stop.stopper.join();
   ASSERT_FALSE(info.ok());
   EXPECT_TRUE(info.status().IsCancelled()) << info.status();
   EXPECT_EQ(Info(info.status()).code(), "CANCELLED");
@@ -671,10 +656,7 @@ TEST_F(ClientTest, DroppingAnOpenStreamDoesNotBlock) {
     ASSERT_TRUE((*stream)->Next().ok());
   }  // destroyed mid-stream without Cancel()
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
-  for (int i = 0; i < 200 && server_->cancelled_streams() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(server_->cancelled_streams(), 1);
+  EXPECT_EQ(server_->AwaitCancelledStreams(), 1);
 }
 
 TEST_F(ClientTest, ConcurrentQueriesShareOneClient) {

@@ -23,7 +23,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::BlockNumBatch;
 using testing::BlockNumSchema;
-using testing::RecordedCall;
 using testing::ScriptedFlightServer;
 using testing::ScriptedMessage;
 using testing::ScriptedResponse;
@@ -98,19 +97,13 @@ class EngineTest : public ::testing::Test {
     auto server = ScriptedFlightServer::Start();
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
-    server_->SetHandler([this](const std::string&, const RecordedCall&) {
-      std::lock_guard<std::mutex> lock(mu_);
-      const size_t i = std::min(connections_++, responses_.size() - 1);
-      return responses_.at(i);
-    });
     client_ = std::make_unique<Client>(server_->url());
   }
 
-  void Script(std::vector<ScriptedResponse> responses) {
-    std::lock_guard<std::mutex> lock(mu_);
-    responses_ = std::move(responses);
-  }
+  // The successive connections of the test, from the first one on.
+  void Script(std::vector<ScriptedResponse> responses) { server_->ServeInOrder(std::move(responses)); }
 
+ public:
   static StreamOptions Options(std::string block_column = "block_num") {
     StreamOptions o;
     o.stream_id = "test-stream";
@@ -120,6 +113,8 @@ class EngineTest : public ::testing::Test {
     o.retry.max_attempts = 5;
     return o;
   }
+
+ protected:
 
   // Reads `n` events, committing at every watermark (like the Rust scenarios' auto-commit)
   // unless `commit` is false.
@@ -180,9 +175,6 @@ class EngineTest : public ::testing::Test {
 
   std::unique_ptr<ScriptedFlightServer> server_;
   std::unique_ptr<Client> client_;
-  std::mutex mu_;
-  std::vector<ScriptedResponse> responses_;
-  size_t connections_ = 0;
 };
 
 // --- Happy path. ---
@@ -502,14 +494,15 @@ TEST_F(EngineTest, CancelEndsABlockedNext) {
   EXPECT_TRUE(stream.cancelled());
 }
 
-// Waits until the server has received a `method` call (at most 5 s).
-void AwaitCall(const testing::ScriptedFlightServer& server, const std::string& method) {
-  for (int i = 0; i < 500; ++i) {
-    for (const auto& call : server.calls()) {
-      if (call.method == method) return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+// The status of a first Next() that Cancel() interrupts once the server has received a
+// `method` call (and answered nothing).
+Status FirstNextCancelledAfter(const Client& client, const testing::ScriptedFlightServer& server,
+                               const std::string& method) {
+  TransactionalStream stream(client, kQuery, EngineTest::Options());
+  std::jthread canceller = testing::ActAfterCall(server, method, [&] { stream.Cancel(); });
+  auto next = stream.Next();
+  canceller.join();
+  return next.status();
 }
 
 TEST_F(EngineTest, CancelReachesAConnectionThatHasSentNothing) {
@@ -517,36 +510,19 @@ TEST_F(EngineTest, CancelReachesAConnectionThatHasSentNothing) {
   ScriptedResponse silent = Stream({});
   silent.silent = true;
   Script({silent});
-  TransactionalStream stream(*client_, kQuery, Options());
-  std::thread canceller([&] {
-    AwaitCall(*server_, "DoGet");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    stream.Cancel();
-  });
-  auto next = stream.Next();
-  canceller.join();
+  const Status next = FirstNextCancelledAfter(*client_, *server_, "DoGet");
   ASSERT_FALSE(next.ok());
-  EXPECT_TRUE(next.status().IsCancelled()) << next.status();
-  for (int i = 0; i < 500 && server_->cancelled_streams() == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(server_->cancelled_streams(), 1);
+  EXPECT_TRUE(next.IsCancelled()) << next;
+  EXPECT_EQ(server_->AwaitCancelledStreams(), 1);
 }
 
 TEST_F(EngineTest, CancelReachesAnUnansweredGetFlightInfo) {
   ScriptedResponse held = Stream({});
   held.hold_info = true;
   Script({held});
-  TransactionalStream stream(*client_, kQuery, Options());
-  std::thread canceller([&] {
-    AwaitCall(*server_, "GetFlightInfo");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    stream.Cancel();
-  });
-  auto next = stream.Next();
-  canceller.join();
+  const Status next = FirstNextCancelledAfter(*client_, *server_, "GetFlightInfo");
   ASSERT_FALSE(next.ok());
-  EXPECT_TRUE(next.status().IsCancelled()) << next.status();
+  EXPECT_TRUE(next.IsCancelled()) << next;
 }
 
 // ampd's answer on a table with nothing synced: one 0-row completion without ranges, then
@@ -623,10 +599,6 @@ TEST_F(EngineTest, ValidationStartsFromTheCheckpointOnEveryConnection) {
   // Restarted from a checkpoint (a new process): the same.
   Script({Stream({ScriptedMessage::Make(BlockNumBatch(Blocks(11, 20)),
                                         BatchMetadata{{R(11, 20), TestRange("othernet", 0, 5)}, false})})});
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    connections_ = 0;
-  }
   StreamOptions options = Options();
   options.checkpoint = Checkpoint({R(0, 10)}, 1);
   TransactionalStream restarted(*client_, kQuery, options);

@@ -5,6 +5,7 @@
 #include <arrow/ipc/dictionary.h>
 #include <arrow/ipc/writer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -31,16 +32,7 @@ class ScriptedDataStream : public af::FlightDataStream {
   std::shared_ptr<arrow::Schema> schema() override { return response_->schema; }
 
   arrow::Result<af::FlightPayload> GetSchemaPayload() override {
-    if (response_->silent) {
-      while (!context_->is_cancelled() && !stopping_->load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-      if (context_->is_cancelled()) {
-        cancelled_streams_->fetch_add(1);
-        return Status::Cancelled("client cancelled the stream");
-      }
-      return af::MakeFlightError(af::FlightStatusCode::Unavailable, "server shutting down");
-    }
+    if (response_->silent) return HoldUntilCancelled();
     af::FlightPayload payload;
     arrow::ipc::DictionaryFieldMapper mapper(*response_->schema);
     ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*response_->schema, options_, mapper,
@@ -63,19 +55,24 @@ class ScriptedDataStream : public af::FlightDataStream {
     if (!response_->final_error.ok()) return response_->final_error;
     if (response_->hold_open) {
       // The context outlives this call: Next() runs inside the DoGet handler.
-      while (!context_->is_cancelled() && !stopping_->load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-      if (context_->is_cancelled()) {
-        cancelled_streams_->fetch_add(1);
-        return Status::Cancelled("client cancelled the stream");
-      }
-      return af::MakeFlightError(af::FlightStatusCode::Unavailable, "server shutting down");
+      return HoldUntilCancelled();
     }
     return af::FlightPayload{};  // No IPC metadata: end of stream.
   }
 
  private:
+  // Sends nothing until the client cancels the call (counted) or the server stops.
+  arrow::Status HoldUntilCancelled() {
+    while (!context_->is_cancelled() && !stopping_->load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (context_->is_cancelled()) {
+      cancelled_streams_->fetch_add(1);
+      return Status::Cancelled("client cancelled the stream");
+    }
+    return af::MakeFlightError(af::FlightStatusCode::Unavailable, "server shutting down");
+  }
+
   std::shared_ptr<const ScriptedResponse> response_;
   const af::ServerCallContext* context_;
   const std::atomic<bool>* stopping_;
@@ -100,10 +97,8 @@ class ScriptedFlightServer::Service : public af::FlightServerBase {
 
   Status GetFlightInfo(const af::ServerCallContext& context, const af::FlightDescriptor& request,
                        std::unique_ptr<af::FlightInfo>* info) override {
-    RecordedCall call;
-    call.method = "GetFlightInfo";
+    RecordedCall call = Received("GetFlightInfo", context);
     call.command = request.cmd;
-    call.headers = CopyHeaders(context);
     if (request.type != af::FlightDescriptor::CMD) {
       Record(call);
       return Status::Invalid("unsupported flight descriptor type");
@@ -144,10 +139,8 @@ class ScriptedFlightServer::Service : public af::FlightServerBase {
 
   Status DoGet(const af::ServerCallContext& context, const af::Ticket& request,
                std::unique_ptr<af::FlightDataStream>* stream) override {
-    RecordedCall call;
-    call.method = "DoGet";
+    RecordedCall call = Received("DoGet", context);
     call.ticket = request.ticket;
-    call.headers = CopyHeaders(context);
     Record(call);
     std::shared_ptr<const ScriptedResponse> scripted;
     {
@@ -180,6 +173,14 @@ class ScriptedFlightServer::Service : public af::FlightServerBase {
   void Stop() { stopping_.store(true); }
 
  private:
+  // A call as it arrived; the caller adds what its request carries.
+  static RecordedCall Received(const char* method, const af::ServerCallContext& context) {
+    RecordedCall call;
+    call.method = method;
+    call.headers = CopyHeaders(context);
+    return call;
+  }
+
   void Record(RecordedCall call) {
     std::lock_guard<std::mutex> lock(mutex_);
     calls_.push_back(std::move(call));
@@ -251,6 +252,46 @@ void ScriptedFlightServer::Script(const std::string& sql, ScriptedResponse respo
 }
 
 void ScriptedFlightServer::SetHandler(Handler handler) { service_->SetHandler(std::move(handler)); }
+
+void ScriptedFlightServer::ServeInOrder(std::vector<ScriptedResponse> responses) {
+  struct Sequence {
+    std::mutex mu;
+    std::vector<ScriptedResponse> responses;
+    size_t served = 0;
+  };
+  auto sequence = std::make_shared<Sequence>();
+  sequence->responses = std::move(responses);
+  SetHandler([sequence](const std::string&, const RecordedCall&) {
+    std::lock_guard<std::mutex> lock(sequence->mu);
+    const size_t i = std::min(sequence->served++, sequence->responses.size() - 1);
+    return sequence->responses.at(i);
+  });
+}
+
+void ScriptedFlightServer::AwaitCall(const std::string& method) const {
+  for (int i = 0; i < 500; ++i) {
+    for (const auto& call : calls()) {
+      if (call.method == method) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int ScriptedFlightServer::AwaitCancelledStreams(int n) const {
+  for (int i = 0; i < 500 && cancelled_streams() < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cancelled_streams();
+}
+
+std::jthread ActAfterCall(const ScriptedFlightServer& server, std::string method,
+                          std::function<void()> action) {
+  return std::jthread([&server, method = std::move(method), action = std::move(action)] {
+    server.AwaitCall(method);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    action();
+  });
+}
 
 int ScriptedFlightServer::port() const { return service_->port(); }
 

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <arrow/flight/server.h>
@@ -97,6 +98,11 @@ class ScriptedFlightServer {
   void Script(const std::string& sql, ScriptedResponse response);
   /// The answer to any other SQL (default: INVALID_ARGUMENT "no script for query").
   void SetHandler(Handler handler);
+  /// A handler for a script of successive connections: from now on the n-th call
+  /// (GetFlightInfo and DoGet alike) gets responses[n], and the last one repeats.
+  void ServeInOrder(std::vector<ScriptedResponse> responses);
+  /// Waits until a `method` call ("DoGet", "GetFlightInfo") has arrived (at most 5 s).
+  void AwaitCall(const std::string& method) const;
 
   int port() const;
   /// grpc://127.0.0.1:<port>, or grpc+tls://localhost:<port> with TLS.
@@ -104,6 +110,8 @@ class ScriptedFlightServer {
   std::vector<RecordedCall> calls() const;
   /// Number of DoGet streams that ended because the client cancelled them.
   int cancelled_streams() const { return cancelled_streams_.load(); }
+  /// Waits (at most 5 s) until `n` DoGet streams were cancelled; returns how many were.
+  int AwaitCancelledStreams(int n = 1) const;
 
   /// Stops serving; open streams end. Called by the destructor.
   Status Shutdown();
@@ -118,6 +126,11 @@ class ScriptedFlightServer {
   bool shut_down_ = false;
   std::atomic<int> cancelled_streams_{0};
 };
+
+/// Runs `action` on a thread of its own 50 ms after `server` received a `method` call:
+/// for a cancel or a stop that must reach a call the server has not answered.
+std::jthread ActAfterCall(const ScriptedFlightServer& server, std::string method,
+                          std::function<void()> action);
 
 /// Deterministic, distinct, non-zero hash of block `number` on `network` (`fork` > 0 gives
 /// the hashes of an alternative chain).

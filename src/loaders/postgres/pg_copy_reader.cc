@@ -412,7 +412,11 @@ template <typename D>
 Result<DecoderPtr> Expect(PgKind kind, PgKind want, const arrow::DataType& type,
                           arrow::ArrayBuilder* b) {
   if (kind != want) return Unreadable(type, kind);
-  return std::make_unique<D>(b);
+  if constexpr (std::is_constructible_v<D, arrow::ArrayBuilder*, const arrow::DataType&>) {
+    return std::make_unique<D>(b, type);
+  } else {
+    return std::make_unique<D>(b);
+  }
 }
 
 // text into the string types, bytea into the binary ones (a fixed width is checked).
@@ -434,6 +438,7 @@ Result<DecoderPtr> MakeBytesDecoder(const arrow::DataType& type, PgKind kind,
 // `type` is the Arrow type (whose builder is `b`), `kind` how its values were stored.
 Result<DecoderPtr> MakeDecoder(const arrow::DataType& type, PgKind kind, uint32_t element_oid,
                                PgKind element_kind, arrow::ArrayBuilder* b) {
+  if (IsBytesTypeId(type.id())) return MakeBytesDecoder(type, kind, b);
   switch (type.id()) {
     case Type::NA: return Expect<NullDecoder>(kind, PgKind::kText, type, b);
     case Type::BOOL: return Expect<BoolDecoder>(kind, PgKind::kBool, type, b);
@@ -456,15 +461,7 @@ Result<DecoderPtr> MakeDecoder(const arrow::DataType& type, PgKind kind, uint32_
     case Type::DECIMAL64:
     case Type::DECIMAL128:
     case Type::DECIMAL256:
-      if (kind != PgKind::kNumeric) return Unreadable(type, kind);
-      return std::make_unique<NumericDecoder>(b, type);
-    case Type::STRING:
-    case Type::LARGE_STRING:
-    case Type::STRING_VIEW:
-    case Type::BINARY:
-    case Type::LARGE_BINARY:
-    case Type::BINARY_VIEW:
-    case Type::FIXED_SIZE_BINARY: return MakeBytesDecoder(type, kind, b);
+      return Expect<NumericDecoder>(kind, PgKind::kNumeric, type, b);
     case Type::TIMESTAMP:
       if (kind != PgKind::kTimestamp && kind != PgKind::kTimestamptz) {
         return Unreadable(type, kind);
@@ -472,12 +469,10 @@ Result<DecoderPtr> MakeDecoder(const arrow::DataType& type, PgKind kind, uint32_
       return std::make_unique<TimestampDecoder>(b, type);
     case Type::DATE32:
     case Type::DATE64:
-      if (kind != PgKind::kDate) return Unreadable(type, kind);
-      return std::make_unique<DateDecoder>(b, type);
+      return Expect<DateDecoder>(kind, PgKind::kDate, type, b);
     case Type::TIME32:
     case Type::TIME64:
-      if (kind != PgKind::kTime) return Unreadable(type, kind);
-      return std::make_unique<TimeDecoder>(b, type);
+      return Expect<TimeDecoder>(kind, PgKind::kTime, type, b);
     case Type::LIST:
     case Type::LARGE_LIST:
     case Type::FIXED_SIZE_LIST:

@@ -612,6 +612,7 @@ Result<EncoderPtr> MakeBytesEncoder(const arrow::Array& array, PgKind kind) {
 Result<EncoderPtr> MakeFieldEncoder(const arrow::Array& array, PgKind kind,
                                     uint32_t element_oid, PgKind element_kind) {
   using arrow::Type;
+  if (IsBytesTypeId(array.type_id())) return MakeBytesEncoder(array, kind);
   switch (array.type_id()) {
     case Type::NA: return std::make_unique<NullEncoder>();
     case Type::BOOL: return Expect<BoolEncoder>(array, kind, PgKind::kBool);
@@ -630,13 +631,6 @@ Result<EncoderPtr> MakeFieldEncoder(const arrow::Array& array, PgKind kind,
     case Type::DECIMAL64:
     case Type::DECIMAL128:
     case Type::DECIMAL256: return Expect<DecimalEncoder>(array, kind, PgKind::kNumeric);
-    case Type::STRING:
-    case Type::LARGE_STRING:
-    case Type::STRING_VIEW:
-    case Type::BINARY:
-    case Type::LARGE_BINARY:
-    case Type::BINARY_VIEW:
-    case Type::FIXED_SIZE_BINARY: return MakeBytesEncoder(array, kind);
     case Type::TIMESTAMP:
       if (kind != PgKind::kTimestamp && kind != PgKind::kTimestamptz) {
         return Mismatch(array, kind);
@@ -692,23 +686,16 @@ Result<std::vector<int64_t>> ReadBlockColumn(const arrow::Array& array) {
     }
     return Status::OK();
   };
-  switch (array.type_id()) {
-    case arrow::Type::UINT64:
-      AMP_RETURN_NOT_OK(fill(static_cast<const arrow::UInt64Array*>(&array)));
-      break;
-    case arrow::Type::INT64:
-      AMP_RETURN_NOT_OK(fill(static_cast<const arrow::Int64Array*>(&array)));
-      break;
-    case arrow::Type::UINT32:
-      AMP_RETURN_NOT_OK(fill(static_cast<const arrow::UInt32Array*>(&array)));
-      break;
-    case arrow::Type::INT32:
-      AMP_RETURN_NOT_OK(fill(static_cast<const arrow::Int32Array*>(&array)));
-      break;
-    default:
+  AMP_RETURN_NOT_OK(arrow::VisitType(*array.type(), [&](const auto& type) -> Status {
+    using T = std::decay_t<decltype(type)>;
+    if constexpr (std::is_same_v<T, arrow::UInt64Type> || std::is_same_v<T, arrow::Int64Type> ||
+                  std::is_same_v<T, arrow::UInt32Type> || std::is_same_v<T, arrow::Int32Type>) {
+      return fill(static_cast<const typename arrow::TypeTraits<T>::ArrayType*>(&array));
+    } else {
       return Status::TypeError("block column has type ", array.type()->ToString(),
                                ", expected an integer type");
-  }
+    }
+  }));
   return out;
 }
 

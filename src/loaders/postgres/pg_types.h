@@ -90,6 +90,10 @@ constexpr bool IsBytesType() {
   return arrow::is_base_binary_type<T>::value || arrow::is_binary_view_like_type<T>::value ||
          std::is_same_v<T, arrow::FixedSizeBinaryType>;
 }
+constexpr bool IsBytesTypeId(arrow::Type::type id) {
+  return arrow::is_base_binary_like(id) || arrow::is_binary_view_like(id) ||
+         id == arrow::Type::FIXED_SIZE_BINARY;
+}
 template <typename T>
 constexpr bool IsTextType() {
   return std::is_same_v<T, arrow::StringType> || std::is_same_v<T, arrow::LargeStringType> ||

@@ -42,11 +42,14 @@ void ExpectRoundTrip(const std::shared_ptr<arrow::Array>& array) {
 }
 
 TEST(RedisCodecTest, IntegersAreExact) {
-  ExpectRoundTrip(ArrayFromJson(arrow::uint64(), "[0, 18446744073709551615, null, 9223372036854775808]"));
-  ExpectRoundTrip(ArrayFromJson(arrow::int64(), "[-9223372036854775808, 9223372036854775807, 0, null]"));
-  ExpectRoundTrip(ArrayFromJson(arrow::int32(), "[-2147483648, 2147483647, null]"));
-  ExpectRoundTrip(ArrayFromJson(arrow::uint32(), "[0, 4294967295]"));
-  ExpectRoundTrip(ArrayFromJson(arrow::int8(), "[-128, 127]"));
+  const std::pair<std::shared_ptr<arrow::DataType>, const char*> extremes[] = {
+      {arrow::uint64(), "[0, 18446744073709551615, null, 9223372036854775808]"},
+      {arrow::int64(), "[-9223372036854775808, 9223372036854775807, 0, null]"},
+      {arrow::int32(), "[-2147483648, 2147483647, null]"},
+      {arrow::uint32(), "[0, 4294967295]"},
+      {arrow::int8(), "[-128, 127]"},
+  };
+  for (const auto& [type, json] : extremes) ExpectRoundTrip(ArrayFromJson(type, json));
   std::string text;
   AppendText(*ArrayFromJson(arrow::uint64(), "[18446744073709551615]"), 0, &text);
   EXPECT_EQ(text, "18446744073709551615");

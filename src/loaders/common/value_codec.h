@@ -19,13 +19,16 @@
 // The two dialects differ where the two stores have always differed (JsonDialect): each
 // must keep producing byte for byte what it stored before.
 //
-// Civil dates: one days <-> year/month/day conversion (Howard Hinnant's algorithms) over the
-// whole int64 day range. Arrow's vendored copy of Hinnant's date library holds years in a
+// value_codec.cc writes (scalars, civil dates, decimal arithmetic, JSON out);
+// value_codec_read.cc reads JSON back into Arrow builders.
+//
+// Civil dates: one days <-> year/month/day conversion (Howard Hinnant's algorithms) for
+// every day an Arrow date32 or date64 can hold. Arrow's vendored copy of Hinnant's date library holds years in a
 // `short` (+-32767), which cannot hold every date32 value, hence this one.
 //
 //   std::string json;
 //   AppendJson(*array, row, kPostgresJsonb, &json);       // {"a":1,"h":"0x5f3a"}
-//   AMP_ASSIGN_OR_RETURN(JsonValue v, ParseJson(json));   // numbers kept as their text
+//   AMP_ASSIGN_OR_RETURN(JsonValue v, ParseJson(json, kPostgresJsonb));  // numbers as text
 //   AMP_RETURN_NOT_OK(AppendFromJson(v, *array->type(), kPostgresJsonb, builder));
 #pragma once
 

@@ -68,6 +68,45 @@ bool IsNested(arrow::Type::type id) {
          id == arrow::Type::FIXED_SIZE_LIST || id == arrow::Type::STRUCT;
 }
 
+// A document the reader parsed with nlohmann, as the codec's JSON value: lossless for what
+// AppendJson writes (integers fit 64 bits, floats are doubles whose shortest text
+// round-trips, decimals are strings).
+loaders::JsonValue ToJsonValue(const nlohmann::json& json) {
+  using Kind = loaders::JsonValue::Kind;
+  loaders::JsonValue value;
+  switch (json.type()) {
+    case nlohmann::json::value_t::boolean:
+      value.kind = Kind::kBool;
+      value.boolean = json.get<bool>();
+      break;
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+      value.kind = Kind::kNumber;
+      value.text = json.dump();
+      break;
+    case nlohmann::json::value_t::number_float:
+      value.kind = Kind::kNumber;
+      loaders::AppendFloatText(json.get<double>(), &value.text);
+      break;
+    case nlohmann::json::value_t::string:
+      value.kind = Kind::kString;
+      value.text = json.get<std::string>();
+      break;
+    case nlohmann::json::value_t::array:
+      value.kind = Kind::kArray;
+      for (const auto& item : json) value.items.push_back(ToJsonValue(item));
+      break;
+    case nlohmann::json::value_t::object:
+      value.kind = Kind::kObject;
+      for (const auto& [key, member] : json.items()) {
+        value.members.emplace_back(key, ToJsonValue(member));
+      }
+      break;
+    default: break;  // null (and discarded, binary: not produced by text JSON)
+  }
+  return value;
+}
+
 // Decimal text at any scale, rescaled exactly to the column's (Rescale refuses to drop
 // digits).
 template <typename DecimalT, typename BuilderT>
@@ -292,79 +331,16 @@ Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
       if (!IsNested(type.id())) {
         return Status::NotImplemented("cannot decode type ", type.ToString());
       }
-      auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-      if (json.is_discarded()) return Status::Invalid("not JSON: '", text.substr(0, 80), "'");
-      return AppendFromJson(builder, type, json);
+      auto json = loaders::ParseJson(text, kRedisText);
+      if (!json.ok()) return Status::Invalid("not JSON: '", text.substr(0, 80), "'");
+      return loaders::AppendFromJson(*json, type, kRedisText, builder);
     }
   }
 }
 
 Status AppendFromJson(arrow::ArrayBuilder* builder, const arrow::DataType& type,
                       const nlohmann::json& value) {
-  if (value.is_null()) return builder->AppendNull();
-  const auto id = type.id();
-  switch (id) {
-    case arrow::Type::BOOL:
-      if (!value.is_boolean()) return Status::Invalid("expected a JSON boolean: ", value.dump());
-      return static_cast<arrow::BooleanBuilder*>(builder)->Append(value.get<bool>());
-    case arrow::Type::FLOAT:
-    case arrow::Type::DOUBLE: {
-      double v = 0;
-      if (value.is_string()) {
-        AMP_ASSIGN_OR_RETURN(v, ParseDouble(value.get_ref<const std::string&>()));
-      } else if (value.is_number()) {
-        v = value.get<double>();
-      } else {
-        return Status::Invalid("expected a JSON number: ", value.dump());
-      }
-      if (id == arrow::Type::FLOAT) {
-        return static_cast<arrow::FloatBuilder*>(builder)->Append(static_cast<float>(v));
-      }
-      return static_cast<arrow::DoubleBuilder*>(builder)->Append(v);
-    }
-    case arrow::Type::LIST:
-    case arrow::Type::LARGE_LIST:
-    case arrow::Type::FIXED_SIZE_LIST: {
-      if (!value.is_array()) return Status::Invalid("expected a JSON array: ", value.dump());
-      const auto& child = *type.field(0)->type();
-      arrow::ArrayBuilder* values = nullptr;
-      if (id == arrow::Type::LIST) {
-        auto* b = static_cast<arrow::ListBuilder*>(builder);
-        AMP_RETURN_NOT_OK(b->Append());
-        values = b->value_builder();
-      } else if (id == arrow::Type::LARGE_LIST) {
-        auto* b = static_cast<arrow::LargeListBuilder*>(builder);
-        AMP_RETURN_NOT_OK(b->Append());
-        values = b->value_builder();
-      } else {
-        auto* b = static_cast<arrow::FixedSizeListBuilder*>(builder);
-        AMP_RETURN_NOT_OK(b->Append());
-        values = b->value_builder();
-      }
-      for (const auto& item : value) AMP_RETURN_NOT_OK(AppendFromJson(values, child, item));
-      return Status::OK();
-    }
-    case arrow::Type::STRUCT: {
-      if (!value.is_object()) return Status::Invalid("expected a JSON object: ", value.dump());
-      auto* b = static_cast<arrow::StructBuilder*>(builder);
-      AMP_RETURN_NOT_OK(b->Append());
-      for (int f = 0; f < type.num_fields(); ++f) {
-        const auto& field = type.field(f);
-        auto it = value.find(field->name());
-        static const nlohmann::json kNull;
-        AMP_RETURN_NOT_OK(AppendFromJson(b->field_builder(f), *field->type(),
-                                         it == value.end() ? kNull : *it));
-      }
-      return Status::OK();
-    }
-    default:
-      if (value.is_string()) return AppendFromText(builder, type, value.get_ref<const std::string&>());
-      if (value.is_boolean()) return AppendFromText(builder, type, value.get<bool>() ? "true" : "false");
-      if (value.is_number_integer() || value.is_number_unsigned()) {
-        return AppendFromText(builder, type, value.dump());
-      }
-      return Status::Invalid("unexpected JSON value for ", type.ToString(), ": ", value.dump());
-  }
+  return loaders::AppendFromJson(ToJsonValue(value), type, kRedisText, builder);
 }
 
 std::string FormatTimestamp(int64_t value, int digits) {

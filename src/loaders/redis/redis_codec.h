@@ -76,7 +76,8 @@ Status AppendFromText(arrow::ArrayBuilder* builder, const arrow::DataType& type,
                       std::string_view text);
 
 /// Appends the value whose JSON form is `value` (the inverse of AppendJson; null appends
-/// a null).
+/// a null), through the shared codec's reader (loaders/common/value_codec.h, Redis
+/// dialect): each type takes the JSON kind AppendJson writes for it, and nothing else.
 Status AppendFromJson(arrow::ArrayBuilder* builder, const arrow::DataType& type,
                       const nlohmann::json& value);
 

@@ -119,6 +119,17 @@ TEST(RedisCodecTest, TextTheWriterNeverProducesIsRejected) {
   }
   auto date = *arrow::MakeBuilder(arrow::date32());
   EXPECT_FALSE(AppendFromText(date.get(), *arrow::date32(), "1234567890123456789012-01-01").ok());
+  // JSON members take only the JSON kind the writer gives their type (the shared reader):
+  // a number into a string column, an integer spelled as a string and a fixed-size list of
+  // the wrong length were once accepted.
+  auto append = [](const std::shared_ptr<arrow::DataType>& type, const char* json) {
+    auto builder = *arrow::MakeBuilder(type);
+    return AppendFromJson(builder.get(), *type, nlohmann::json::parse(json));
+  };
+  EXPECT_FALSE(append(arrow::utf8(), "15").ok());
+  EXPECT_FALSE(append(arrow::int64(), "\"5\"").ok());
+  EXPECT_FALSE(append(arrow::fixed_size_list(arrow::int32(), 2), "[1, 2, 3]").ok());
+  EXPECT_TRUE(append(arrow::fixed_size_list(arrow::int32(), 2), "[1, 2]").ok());
   // Hex digits and the 0x prefix in either case, as the PostgreSQL jsonb reader takes them.
   auto bin = *arrow::MakeBuilder(arrow::binary());
   ASSERT_TRUE(AppendFromText(bin.get(), *arrow::binary(), "0XaB").ok());

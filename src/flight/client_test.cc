@@ -13,6 +13,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "common/testing/status_matchers.h"
 #include "flight/app_metadata.h"
 #include "flight/testing/scripted_server.h"
 #include "flight/testing/test_certs.h"
@@ -26,20 +27,23 @@ namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::BlockNumBatch;
-using testing::BlockNumSchema;
-using testing::RecordedCall;
-using testing::ScriptedFlightServer;
-using testing::ScriptedMessage;
-using testing::ScriptedResponse;
-using testing::TestBlockHash;
-using testing::TestRange;
+using namespace amp::testing;  // the scripted server and its batches and ranges
 
 constexpr char kBatchSql[] = "SELECT block_num FROM anvil.blocks";
 constexpr char kStreamSql[] = "SELECT block_num FROM anvil.blocks SETTINGS stream = true";
 
 BatchMetadata Md(std::vector<BlockRange> ranges, bool complete) {
   return BatchMetadata{std::move(ranges), complete};
+}
+
+// Every item of `stream` up to its end, or the first error.
+Result<std::vector<StreamBatch>> ReadToEnd(BatchStream& stream) {
+  std::vector<StreamBatch> items;
+  while (true) {
+    AMP_ASSIGN_OR_RETURN(auto item, stream.Next());
+    if (!item) return items;
+    items.push_back(std::move(*item));
+  }
 }
 
 // Each test gets an empty HOME and no AMP_AUTH_TOKEN, so the developer's own Amp login
@@ -277,13 +281,7 @@ TEST_F(ClientTest, BatchStreamExposesMetadataAndZeroRowBatches) {
   auto schema = (*stream)->schema();
   ASSERT_TRUE(schema.ok());
   EXPECT_TRUE((*schema)->Equals(*BlockNumSchema()));
-  std::vector<StreamBatch> items;
-  while (true) {
-    auto item = (*stream)->Next();
-    ASSERT_TRUE(item.ok()) << item.status();
-    if (!*item) break;
-    items.push_back(std::move(**item));
-  }
+  ASSERT_OK_AND_ASSIGN(std::vector<StreamBatch> items, ReadToEnd(**stream));
   ASSERT_EQ(items.size(), 3u);
   EXPECT_EQ(items[0].batch->num_rows(), 3);
   EXPECT_EQ(items[0].metadata.ranges, std::vector<BlockRange>{TestRange("anvil", 0, 4)});
@@ -337,13 +335,7 @@ TEST_F(ClientTest, StreamingQueryValidatesAndReportsReorgs) {
   auto stream = client.sql(kStreamSql).stream();
   ASSERT_TRUE(stream.ok()) << stream.status();
   EXPECT_TRUE((*stream)->is_streaming());
-  std::vector<StreamBatch> items;
-  while (true) {
-    auto item = (*stream)->Next();
-    ASSERT_TRUE(item.ok()) << item.status();
-    if (!*item) break;
-    items.push_back(std::move(**item));
-  }
+  ASSERT_OK_AND_ASSIGN(std::vector<StreamBatch> items, ReadToEnd(**stream));
   ASSERT_EQ(items.size(), 9u);
   EXPECT_TRUE(items[0].is_keep_alive());
   EXPECT_TRUE(items[2].is_completion());
@@ -587,15 +579,6 @@ TEST_F(ClientTest, CancelFromAnotherThread) {
 
 // ampd sends even the schema only with its first microbatch, and Arrow's DoGet waits for
 // the schema: a stop must reach that wait (and a GetFlightInfo without an answer).
-// A schema and then no answer: `hold` is &ScriptedResponse::silent (DoGet sends not even
-// the schema) or &ScriptedResponse::hold_info (GetFlightInfo gets no answer).
-ScriptedResponse Unanswered(bool ScriptedResponse::*hold) {
-  ScriptedResponse r;
-  r.schema = BlockNumSchema();
-  r.*hold = true;
-  return r;
-}
-
 // Query options whose stop is requested once the server has received a `method` call.
 struct StopOnCall {
   StopOnCall(const ScriptedFlightServer& server, const std::string& method) {
@@ -608,7 +591,7 @@ struct StopOnCall {
 };
 
 TEST_F(ClientTest, StopReachesADoGetThatHasSentNothing) {
-  server_->Script(kStreamSql, Unanswered(&ScriptedResponse::silent));
+  server_->Script(kStreamSql, UnansweredResponse(&ScriptedResponse::silent));
   Client client(server_->url());
   StopOnCall stop(*server_, "DoGet");
   QueryOptions& options = stop.options;
@@ -629,7 +612,7 @@ TEST_F(ClientTest, StopReachesADoGetThatHasSentNothing) {
 }
 
 TEST_F(ClientTest, StopReachesAnUnansweredGetFlightInfo) {
-  server_->Script(kStreamSql, Unanswered(&ScriptedResponse::hold_info));
+  server_->Script(kStreamSql, UnansweredResponse(&ScriptedResponse::hold_info));
   Client client(server_->url());
   StopOnCall stop(*server_, "GetFlightInfo");
   auto info = client.GetInfo(kStreamSql, stop.options);

@@ -7,6 +7,7 @@
 
 #include <arrow/api.h>
 
+#include "common/testing/column_values.h"
 #include "common/testing/status_matchers.h"
 #include "flight/testing/scripted_server.h"
 #include "loaders/memory/memory_loader.h"
@@ -57,13 +58,7 @@ class UnitWriterTest : public ::testing::Test {
   }
 
   std::vector<uint64_t> Stored() {
-    auto table = ValueOrDie(store_->ReadTable("t"));
-    std::vector<uint64_t> out;
-    for (const auto& chunk : table->GetColumnByName("block_num")->chunks()) {
-      const auto& a = static_cast<const arrow::UInt64Array&>(*chunk);
-      for (int64_t i = 0; i < a.length(); ++i) out.push_back(a.Value(i));
-    }
-    return out;
+    return ColumnValues<arrow::UInt64Type>(*ValueOrDie(store_->ReadTable("t")), "block_num");
   }
 
   std::string name_;

@@ -21,13 +21,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::BlockNumBatch;
-using testing::BlockNumSchema;
-using testing::ScriptedFlightServer;
-using testing::ScriptedMessage;
-using testing::ScriptedResponse;
-using testing::TestBlockHash;
-using testing::TestRange;
+using namespace amp::testing;  // the scripted server and its batches and ranges
 
 constexpr char kNet[] = "mainnet";
 constexpr char kQuery[] = "SELECT block_num FROM eth_firehose.blocks";
@@ -100,10 +94,12 @@ class EngineTest : public ::testing::Test {
     client_ = std::make_unique<Client>(server_->url());
   }
 
+ public:
+  const Client& client() const { return *client_; }
+  const ScriptedFlightServer& server() const { return *server_; }
   // The successive connections of the test, from the first one on.
   void Script(std::vector<ScriptedResponse> responses) { server_->ServeInOrder(std::move(responses)); }
 
- public:
   static StreamOptions Options(std::string block_column = "block_num") {
     StreamOptions o;
     o.stream_id = "test-stream";
@@ -495,11 +491,12 @@ TEST_F(EngineTest, CancelEndsABlockedNext) {
 }
 
 // The status of a first Next() that Cancel() interrupts once the server has received a
-// `method` call (and answered nothing).
-Status FirstNextCancelledAfter(const Client& client, const testing::ScriptedFlightServer& server,
+// `method` call it does not answer (`hold`: see UnansweredResponse).
+Status FirstNextCancelledAfter(EngineTest& test, bool ScriptedResponse::*hold,
                                const std::string& method) {
-  TransactionalStream stream(client, kQuery, EngineTest::Options());
-  std::jthread canceller = testing::ActAfterCall(server, method, [&] { stream.Cancel(); });
+  test.Script({UnansweredResponse(hold)});
+  TransactionalStream stream(test.client(), kQuery, EngineTest::Options());
+  std::jthread canceller = ActAfterCall(test.server(), method, [&] { stream.Cancel(); });
   auto next = stream.Next();
   canceller.join();
   return next.status();
@@ -507,20 +504,14 @@ Status FirstNextCancelledAfter(const Client& client, const testing::ScriptedFlig
 
 TEST_F(EngineTest, CancelReachesAConnectionThatHasSentNothing) {
   // ampd resumed at an idle head sends not even the schema: Arrow's DoGet waits for it.
-  ScriptedResponse silent = Stream({});
-  silent.silent = true;
-  Script({silent});
-  const Status next = FirstNextCancelledAfter(*client_, *server_, "DoGet");
+  const Status next = FirstNextCancelledAfter(*this, &ScriptedResponse::silent, "DoGet");
   ASSERT_FALSE(next.ok());
   EXPECT_TRUE(next.IsCancelled()) << next;
   EXPECT_EQ(server_->AwaitCancelledStreams(), 1);
 }
 
 TEST_F(EngineTest, CancelReachesAnUnansweredGetFlightInfo) {
-  ScriptedResponse held = Stream({});
-  held.hold_info = true;
-  Script({held});
-  const Status next = FirstNextCancelledAfter(*client_, *server_, "GetFlightInfo");
+  const Status next = FirstNextCancelledAfter(*this, &ScriptedResponse::hold_info, "GetFlightInfo");
   ASSERT_FALSE(next.ok());
   EXPECT_TRUE(next.IsCancelled()) << next;
 }

@@ -284,6 +284,13 @@ int ScriptedFlightServer::AwaitCancelledStreams(int n) const {
   return cancelled_streams();
 }
 
+ScriptedResponse UnansweredResponse(bool ScriptedResponse::*hold) {
+  ScriptedResponse response;
+  response.schema = BlockNumSchema();
+  response.*hold = true;
+  return response;
+}
+
 std::jthread ActAfterCall(const ScriptedFlightServer& server, std::string method,
                           std::function<void()> action) {
   return std::jthread([&server, method = std::move(method), action = std::move(action)] {

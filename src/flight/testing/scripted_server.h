@@ -127,6 +127,11 @@ class ScriptedFlightServer {
   std::atomic<int> cancelled_streams_{0};
 };
 
+/// A BlockNumSchema() response that never answers: `hold` is &ScriptedResponse::silent
+/// (DoGet sends not even the schema) or &ScriptedResponse::hold_info (GetFlightInfo gets
+/// no answer).
+ScriptedResponse UnansweredResponse(bool ScriptedResponse::*hold);
+
 /// Runs `action` on a thread of its own 50 ms after `server` received a `method` call:
 /// for a cancel or a stop that must reach a call the server has not answered.
 std::jthread ActAfterCall(const ScriptedFlightServer& server, std::string method,

@@ -9,7 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "streaming/batch_coalescer.h"
+#include "load/batch_coalescer.h"
 
 namespace amp::load {
 namespace {
@@ -84,8 +84,8 @@ Status UnitWriter::Append(const arrow::RecordBatch& batch, const BlockRange& mic
 }
 
 void UnitWriter::Cover(const BlockRange& microbatch) {
-  // A default range (no network, [0, 0]) is what a caller without a range passes.
-  if (microbatch.network.empty() && microbatch.start == 0 && microbatch.end == 0) return;
+  // A default-constructed range is what a caller without a range passes.
+  if (microbatch == BlockRange{}) return;
   if (!unit_.blocks) {
     unit_.blocks = BlockRange{};
     unit_.blocks->network = microbatch.network;

@@ -8,7 +8,7 @@
 //   AMP_ASSIGN_OR_RETURN(UnitCounters unit, writer.Commit(record));
 //
 // - The session is opened on first use (Begin, session()) and reopened after Recover().
-//   Every session coalesces tiny batches (streaming/batch_coalescer.h).
+//   Every session coalesces tiny batches (load/batch_coalescer.h).
 // - A failed Begin/Undo/Append/Commit leaves the unit open: the caller either Abort()s it
 //   or calls Recover(). For an atomic store an aborted unit leaves nothing behind.
 // - The record is any durable row a unit commits with its data (amp/checkpoint.h): a
@@ -93,7 +93,8 @@ class UnitWriter {
   Status Begin();
   /// Deletes the rows of blocks `blocks` within the open unit.
   Status Undo(const BlockInterval& blocks);
-  /// Adds rows to the open unit; `microbatch` is the range they belong to (also covered).
+  /// Adds rows to the open unit; `microbatch` is the range they belong to (also covered;
+  /// a default-constructed BlockRange means none and covers nothing).
   Status Append(const arrow::RecordBatch& batch, const BlockRange& microbatch);
   /// Widens the unit's covered blocks without rows (e.g. a watermark's microbatch).
   void Cover(const BlockRange& microbatch);

@@ -8,6 +8,8 @@
 #include <map>
 #include <optional>
 
+#include "common/ascii.h"
+
 namespace amp::loaders {
 namespace {
 
@@ -96,13 +98,6 @@ Status CheckCommon(const NameRules& rules, const std::string& subject, const std
   return Status::OK();
 }
 
-std::string LowerAscii(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
 }  // namespace
 
 std::string ShowName(const std::string& name) {
@@ -140,55 +135,56 @@ std::string ShowName(const std::string& name) {
 }
 
 const NameRules& PostgresNameRules() {
-  static const NameRules rules = [] {
-    NameRules r;
-    r.destination = "postgres";
-    // NAMEDATALEN - 1: longer identifiers are silently truncated, so two long names could
-    // land in one table or column.
-    r.max_table_bytes = 63;
-    r.max_column_bytes = 63;
-    r.length_reason = "PostgreSQL truncates longer identifiers silently";
-    r.reserved_tables = {"amp_client_state"};
-    r.reserved_columns = {kBlockStart, kBlockEnd};
-    return r;
-  }();
+  static const NameRules rules{
+      .destination = "postgres",
+      // NAMEDATALEN - 1: longer identifiers are silently truncated, so two long names could
+      // land in one table or column.
+      .max_table_bytes = 63,
+      .max_column_bytes = 63,
+      .length_reason = "PostgreSQL truncates longer identifiers silently",
+      .reserved_tables = {"amp_client_state"},
+      .reserved_columns = {kBlockStart, kBlockEnd},
+  };
   return rules;
 }
 
 const NameRules& RedisNameRules() {
-  static const NameRules rules = [] {
-    NameRules r;
-    r.destination = "redis";
-    r.reserved_columns = {kBlockStart, kBlockEnd,
-                          "_amp_seq"};
-    return r;
-  }();
+  static const NameRules rules{
+      .destination = "redis",
+      .reserved_columns = {kBlockStart, kBlockEnd, "_amp_seq"},
+  };
   return rules;
 }
 
 const NameRules& DeltaNameRules() {
-  static const NameRules rules = [] {
-    NameRules r;
-    r.destination = "delta";
-    // A table is the directory <root>/<table>: one path component (NAME_MAX), which the
-    // deltalake package parses as a URL path: it decodes %XX and treats \ as a separator.
-    r.max_table_bytes = 255;
-    r.length_reason = "a table is one directory name";
-    r.table_forbidden_chars = "/\\%";
-    r.table_forbidden_reason = "a table is one directory under the root, and the deltalake "
-                               "package reads / and \\ as separators and %XX as escapes";
-    r.table_forbidden_first = "._";
-    r.table_forbidden_first_reason = "Delta readers skip files and directories starting with "
-                                     ". or _ (like _delta_log)";
-    // Delta Lake without column mapping (what we write) forbids these in column names;
-    // Spark refuses to read such tables.
-    r.column_forbidden_chars = " ,;{}()=";
-    r.column_forbidden_reason = "Delta Lake tables without column mapping cannot hold them "
-                                "(Spark refuses to read such a table)";
-    r.reserved_columns = {kBlockStart, kBlockEnd};
-    r.columns_case_insensitive = true;
-    return r;
-  }();
+  static const NameRules rules{
+      .destination = "delta",
+      // A table is the directory <root>/<table>: one path component (NAME_MAX), which the
+      // deltalake package parses as a URL path: it decodes %XX and treats \ as a separator.
+      .max_table_bytes = 255,
+      .length_reason = "a table is one directory name",
+      .table_forbidden_chars = "/\\%",
+      .table_forbidden_reason = "a table is one directory under the root, and the deltalake "
+                                "package reads / and \\ as separators and %XX as escapes",
+      // Delta Lake without column mapping (what we write) forbids these in column names;
+      // Spark refuses to read such tables.
+      .column_forbidden_chars = " ,;{}()=",
+      .column_forbidden_reason = "Delta Lake tables without column mapping cannot hold them "
+                                 "(Spark refuses to read such a table)",
+      .table_forbidden_first = "._",
+      .table_forbidden_first_reason = "Delta readers skip files and directories starting with "
+                                      ". or _ (like _delta_log)",
+      .reserved_columns = {kBlockStart, kBlockEnd},
+      .columns_case_insensitive = true,
+  };
+  return rules;
+}
+
+const NameRules& MemoryNameRules() {
+  static const NameRules rules{
+      .destination = "memory",
+      .reserved_columns = {kBlockStart, kBlockEnd},
+  };
   return rules;
 }
 
@@ -242,7 +238,7 @@ Status CheckColumnNames(const NameRules& rules, const std::string& table,
                          "query");
       }
     }
-    const std::string key = rules.columns_case_insensitive ? LowerAscii(name) : name;
+    const std::string key = rules.columns_case_insensitive ? AsciiLower(name) : name;
     auto [it, inserted] = seen.emplace(key, name);
     if (!inserted) {
       return NameError(rules, subject,

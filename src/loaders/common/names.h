@@ -52,6 +52,8 @@ struct NameRules {
 const NameRules& PostgresNameRules();
 const NameRules& RedisNameRules();
 const NameRules& DeltaNameRules();
+/// The memory loader keeps Arrow batches: only the rules every destination shares.
+const NameRules& MemoryNameRules();
 
 /// OK, or a kFatal Invalid naming the bad table name and the rule.
 Status CheckTableName(const NameRules& rules, const std::string& table);

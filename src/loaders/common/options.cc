@@ -116,17 +116,30 @@ std::string OptionValues::GetString(const std::string& name) const {
   return Default(name);
 }
 
+namespace {
+
+Result<int64_t> ParseInRange(const std::string& loader, const OptionSpec& spec, const std::string& text,
+                             int64_t min, int64_t max) {
+  const auto parsed = ParseWholeInteger(text);
+  if (!parsed || *parsed < min || *parsed > max) {
+    return OptionError(loader, spec.name,
+                       "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                           "], got " + Shown(spec, text));
+  }
+  return static_cast<int64_t>(*parsed);
+}
+
+}  // namespace
+
+Result<int64_t> ParseIntOption(const std::string& loader, const std::string& option,
+                               const std::string& text, int64_t min, int64_t max) {
+  return ParseInRange(loader, OptionSpec{.name = option, .type = OptionSpec::Type::kInt}, text, min, max);
+}
+
 Result<int64_t> OptionValues::GetInt(const std::string& name, int64_t min, int64_t max) const {
   const OptionSpec* spec = Find(name);
   if (spec == nullptr) return OptionError(loader_, name, "is not an option of this loader");
-  const std::string text = GetString(name);
-  const auto parsed = ParseWholeInteger(text);
-  if (!parsed || *parsed < min || *parsed > max) {
-    return OptionError(loader_, name,
-                       "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
-                           "], got " + Shown(*spec, text));
-  }
-  return static_cast<int64_t>(*parsed);
+  return ParseInRange(loader_, *spec, GetString(name), min, max);
 }
 
 Result<bool> OptionValues::GetBool(const std::string& name) const {

@@ -56,6 +56,11 @@ class OptionValues {
   LoaderConfig config_;
 };
 
+/// `text` as an integer in [min, max] for option `option`, for values that come from
+/// somewhere other than the config (a URI parameter that overrides a default).
+Result<int64_t> ParseIntOption(const std::string& loader, const std::string& option,
+                               const std::string& text, int64_t min, int64_t max);
+
 /// The kFatal error of a bad option value: "option 'NAME' of loader 'LOADER' WHY".
 Status OptionError(const std::string& loader, const std::string& option, const std::string& why);
 

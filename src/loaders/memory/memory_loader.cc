@@ -9,6 +9,13 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "loaders/common/connection_uri.h"
+#include "loaders/common/names.h"
+#include "loaders/common/options.h"
+#include "loaders/common/row_keys.h"
+#include "loaders/common/table_spec.h"
+#include "loaders/common/unit_session.h"
+
 namespace amp {
 namespace {
 
@@ -66,28 +73,6 @@ Status CheckColumns(const arrow::Schema& expected, const arrow::Schema& actual,
   return Status::OK();
 }
 
-// One key per row of `batch`: the text of each key column's value, length-prefixed.
-Result<std::vector<std::string>> RowKeys(const arrow::RecordBatch& batch,
-                                         const std::vector<std::string>& key_columns) {
-  std::vector<std::shared_ptr<arrow::Array>> columns;
-  for (const auto& name : key_columns) {
-    auto column = batch.GetColumnByName(name);
-    if (column == nullptr) return Status::Invalid("no key column ", name);
-    columns.push_back(std::move(column));
-  }
-  std::vector<std::string> keys(static_cast<size_t>(batch.num_rows()));
-  for (int64_t row = 0; row < batch.num_rows(); ++row) {
-    std::string key;
-    for (const auto& column : columns) {
-      AMP_ASSIGN_OR_RETURN(auto scalar, column->GetScalar(row));
-      const std::string text = scalar->is_valid ? scalar->ToString() : std::string("\x01null");
-      key += std::to_string(text.size()) + ":" + text + ";";
-    }
-    keys[static_cast<size_t>(row)] = std::move(key);
-  }
-  return keys;
-}
-
 Result<std::shared_ptr<arrow::RecordBatch>> FilterRows(const std::shared_ptr<arrow::RecordBatch>& batch,
                                                        const std::vector<bool>& keep) {
   // Zero-copy slices of the kept runs, concatenated: Arrow 26's filter/take kernels have no
@@ -141,12 +126,12 @@ Status ApplyAppend(MemoryStore::TableData& table, const std::shared_ptr<arrow::R
     return Status::OK();
   }
   // Upsert: the last row of a key wins, within the batch and over the table.
-  AMP_ASSIGN_OR_RETURN(auto new_keys, RowKeys(*tagged, table.spec.key_columns));
+  AMP_ASSIGN_OR_RETURN(auto new_keys, loaders::RowKeys(*tagged, table.spec.key_columns));
   std::unordered_map<std::string, size_t> last;
   for (size_t i = 0; i < new_keys.size(); ++i) last[new_keys[i]] = i;
   std::vector<std::shared_ptr<arrow::RecordBatch>> kept;
   for (const auto& batch : table.batches) {
-    AMP_ASSIGN_OR_RETURN(auto keys, RowKeys(*batch, table.spec.key_columns));
+    AMP_ASSIGN_OR_RETURN(auto keys, loaders::RowKeys(*batch, table.spec.key_columns));
     std::vector<bool> keep(keys.size());
     bool any_dropped = false;
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -177,29 +162,45 @@ struct Op {
 
 class MemoryLoader;
 
-class MemorySession final : public LoaderSession {
+class MemorySession final : public loaders::UnitSession {
  public:
   MemorySession(std::shared_ptr<MemoryStore> store, bool atomic)
-      : store_(std::move(store)), atomic_(atomic) {}
+      : UnitSession("memory"), store_(std::move(store)), atomic_(atomic) {}
 
-  ~MemorySession() override {
-    if (open_) Abort();
+  ~MemorySession() override { AbortOpenUnit(); }
+
+  Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override {
+    auto cp = store_->checkpoint(stream_id);
+    if (cp && !unit_open()) AMP_RETURN_NOT_OK(CheckProgress(stream_id));
+    return cp;
   }
 
-  Status Begin() override {
-    AMP_RETURN_NOT_OK(Fault(MemoryFault::Call::kBegin, [](MemoryStore::Stats& s) { ++s.begins; }));
-    if (open_) {
-      return LoaderError(Status::Invalid("Begin() while a unit is open"), ErrorClass::kFatal,
-                         "MISUSE");
+  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
+    std::vector<StreamCheckpoint> out;
+    for (auto& cp : store_->checkpoints()) {  // ordered by stream_id (a std::map)
+      if (cp.stream_id.compare(0, prefix.size(), prefix) == 0) {
+        if (!unit_open()) AMP_RETURN_NOT_OK(CheckProgress(cp.stream_id));
+        out.push_back(std::move(cp));
+      }
     }
-    open_ = true;
+    return out;
+  }
+
+  static int64_t RowCount(const MemoryStore::TableData& data) {
+    int64_t n = 0;
+    for (const auto& b : data.batches) n += b->num_rows();
+    return n;
+  }
+
+ protected:
+  Status BeginImpl() override {
+    AMP_RETURN_NOT_OK(Fault(MemoryFault::Call::kBegin, [](MemoryStore::Stats& s) { ++s.begins; }));
     ops_.clear();
     tables_.clear();
     return Status::OK();
   }
 
-  Status Undo(const std::string& table, const BlockInterval& blocks) override {
-    AMP_RETURN_NOT_OK(RequireOpen("Undo"));
+  Status UndoImpl(const std::string& table, const BlockInterval& blocks) override {
     AMP_RETURN_NOT_OK(Fault(MemoryFault::Call::kUndo, [](MemoryStore::Stats& s) { ++s.undos; }));
     AMP_RETURN_NOT_OK(RequireTable(table).status());
     tables_.insert(table);
@@ -209,9 +210,8 @@ class MemorySession final : public LoaderSession {
     return Status::OK();
   }
 
-  Status Append(const std::string& table, const arrow::RecordBatch& batch,
-                const BlockRange& microbatch) override {
-    AMP_RETURN_NOT_OK(RequireOpen("Append"));
+  Status AppendImpl(const std::string& table, const arrow::RecordBatch& batch,
+                    const BlockRange& microbatch) override {
     AMP_RETURN_NOT_OK(Fault(MemoryFault::Call::kAppend, [](MemoryStore::Stats& s) { ++s.appends; }));
     AMP_ASSIGN_OR_RETURN(auto spec, RequireTable(table));
     AMP_RETURN_NOT_OK(CheckColumns(*spec.schema, *batch.schema(), "batch for table " + table));
@@ -223,8 +223,7 @@ class MemorySession final : public LoaderSession {
     return Status::OK();
   }
 
-  Status Commit(const StreamCheckpoint* checkpoint) override {
-    AMP_RETURN_NOT_OK(RequireOpen("Commit"));
+  Status CommitImpl(const StreamCheckpoint* checkpoint) override {
     std::optional<MemoryFault> fault = store_->NextFault(MemoryFault::Call::kCommit);
     if (fault && !fault->after_apply) {
       std::lock_guard<std::mutex> lock(store_->mu);
@@ -259,43 +258,20 @@ class MemorySession final : public LoaderSession {
       ++store_->stats_data.commits;
       if (fault) ++store_->stats_data.failed_commits;
     }
-    open_ = false;
     ops_.clear();
     tables_.clear();
-    if (fault) return FaultStatus(*fault);
+    if (fault) {
+      CloseUnit();  // applied: the unit is over, only its report was lost
+      return FaultStatus(*fault);
+    }
     return Status::OK();
   }
 
-  void Abort() override {
-    if (!open_) return;
-    open_ = false;
+  void AbortImpl() override {
     ops_.clear();
     tables_.clear();
     std::lock_guard<std::mutex> lock(store_->mu);
     ++store_->stats_data.aborts;
-  }
-
-  Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override {
-    auto cp = store_->checkpoint(stream_id);
-    if (cp && !open_) AMP_RETURN_NOT_OK(CheckProgress(stream_id));
-    return cp;
-  }
-
-  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
-    std::vector<StreamCheckpoint> out;
-    for (auto& cp : store_->checkpoints()) {  // ordered by stream_id (a std::map)
-      if (cp.stream_id.compare(0, prefix.size(), prefix) == 0) {
-        if (!open_) AMP_RETURN_NOT_OK(CheckProgress(cp.stream_id));
-        out.push_back(std::move(cp));
-      }
-    }
-    return out;
-  }
-
-  static int64_t RowCount(const MemoryStore::TableData& data) {
-    int64_t n = 0;
-    for (const auto& b : data.batches) n += b->num_rows();
-    return n;
   }
 
  private:
@@ -314,12 +290,6 @@ class MemorySession final : public LoaderSession {
                                        it == store_->tables_data.end() ? "no longer exists" : "is empty now",
                                        "; rerun with --reset, or clear the progress with `ampsync reset`"),
                        ErrorClass::kFatal, kStaleProgressCode);
-  }
-
-  Status RequireOpen(const char* call) const {
-    if (open_) return Status::OK();
-    return LoaderError(Status::Invalid(call, "() outside a unit (call Begin() first)"),
-                       ErrorClass::kFatal, "MISUSE");
   }
 
   Result<TableSpec> RequireTable(const std::string& table) const {
@@ -398,7 +368,6 @@ class MemorySession final : public LoaderSession {
 
   std::shared_ptr<MemoryStore> store_;
   const bool atomic_;
-  bool open_ = false;
   std::vector<Op> ops_;
   std::set<std::string> tables_;
 };
@@ -416,29 +385,9 @@ class MemoryLoader final : public Loader {
   const LoaderCapabilities& capabilities() const override { return capabilities_; }
 
   Status EnsureTable(const TableSpec& spec) override {
-    if (spec.schema == nullptr) return SchemaError(Status::Invalid("table ", spec.name, " has no schema"));
-    for (const auto& f : spec.schema->fields()) {
-      if (f->name() == kAmpBlockStartColumn || f->name() == kAmpBlockEndColumn) {
-        return SchemaError(Status::Invalid("column ", f->name(), " is reserved by the loader"));
-      }
-    }
-    if (!spec.block_column.empty()) {
-      auto f = spec.schema->GetFieldByName(spec.block_column);
-      if (f == nullptr || f->type()->id() != arrow::Type::UINT64) {
-        return SchemaError(Status::Invalid("block column '", spec.block_column,
-                                           "' is not a UInt64 column of ", spec.name));
-      }
-    }
-    if (spec.mode == LoadMode::kUpsert) {
-      if (spec.key_columns.empty()) {
-        return SchemaError(Status::Invalid("upsert into ", spec.name, " needs key columns"));
-      }
-      for (const auto& k : spec.key_columns) {
-        if (spec.schema->GetFieldByName(k) == nullptr) {
-          return SchemaError(Status::Invalid("upsert key column '", k, "' is not a column of ", spec.name));
-        }
-      }
-    }
+    static const loaders::StoreLimits kLimits{.destination = "memory",
+                                              .names = &loaders::MemoryNameRules()};
+    AMP_RETURN_NOT_OK(loaders::ValidateTableSpec(spec, kLimits));
     std::lock_guard<std::mutex> lock(store_->mu);
     auto it = store_->tables_data.find(spec.name);
     if (it != store_->tables_data.end()) {
@@ -463,15 +412,7 @@ class MemoryLoader final : public Loader {
                          ErrorClass::kFatal, "NO_TABLE");
     }
     it->second.batches.clear();
-    store_->table_rows.erase(table);
-    for (auto s = store_->stream_tables.begin(); s != store_->stream_tables.end();) {
-      if (s->second == table) {
-        store_->checkpoints_data.erase(s->first);
-        s = store_->stream_tables.erase(s);
-      } else {
-        ++s;
-      }
-    }
+    ForgetTable(table);
     ++store_->stats_data.truncates;
     return Status::OK();
   }
@@ -513,15 +454,7 @@ class MemoryLoader final : public Loader {
   Status DropTable(const std::string& table) override {
     std::lock_guard<std::mutex> lock(store_->mu);
     store_->tables_data.erase(table);
-    store_->table_rows.erase(table);
-    for (auto s = store_->stream_tables.begin(); s != store_->stream_tables.end();) {
-      if (s->second == table) {
-        store_->checkpoints_data.erase(s->first);
-        s = store_->stream_tables.erase(s);
-      } else {
-        ++s;
-      }
-    }
+    ForgetTable(table);
     return Status::OK();
   }
 
@@ -592,6 +525,20 @@ class MemoryLoader final : public Loader {
   }
 
  private:
+  // Forgets that `table` held rows, and the checkpoints of the streams that wrote it.
+  // The caller holds store_->mu.
+  void ForgetTable(const std::string& table) {
+    store_->table_rows.erase(table);
+    for (auto s = store_->stream_tables.begin(); s != store_->stream_tables.end();) {
+      if (s->second == table) {
+        store_->checkpoints_data.erase(s->first);
+        s = store_->stream_tables.erase(s);
+      } else {
+        ++s;
+      }
+    }
+  }
+
   std::shared_ptr<MemoryStore> store_;
   LoaderCapabilities capabilities_;
 };
@@ -694,38 +641,20 @@ void RegisterMemoryLoader(LoaderRegistry& registry) {
       {"atomic", OptionSpec::Type::kBool, "true",
        "true: a unit applies on Commit, all or nothing; false: Undo/Append apply at once", false},
   };
-  entry.factory = [](const LoaderConfig& config) -> Result<std::unique_ptr<Loader>> {
-    const std::string name = config.count("name") ? config.at("name") : "default";
-    bool atomic = true;
-    if (config.count("atomic")) {
-      AMP_ASSIGN_OR_RETURN(atomic, ParseBoolOption(config.at("atomic")));
-    }
-    return std::unique_ptr<Loader>(std::make_unique<MemoryLoader>(MemoryStore::Get(name), atomic));
+  entry.factory = [options = entry.options](const LoaderConfig& config) -> Result<std::unique_ptr<Loader>> {
+    const loaders::OptionValues values("memory", options, config);
+    AMP_ASSIGN_OR_RETURN(bool atomic, values.GetBool("atomic"));
+    return std::unique_ptr<Loader>(
+        std::make_unique<MemoryLoader>(MemoryStore::Get(values.GetString("name")), atomic));
   };
   entry.uri_schemes = {"memory"};
-  entry.from_uri = [](const std::string& uri) -> Result<LoaderConfig> {
-    // memory://NAME[?atomic=false]
-    const std::string rest = uri.substr(uri.find("://") + 3);
-    const size_t q = rest.find('?');
+  // memory://NAME[?atomic=false]: the whole location names the store.
+  entry.from_uri = loaders::MapUri([](const loaders::ConnectionUri& uri) -> Result<LoaderConfig> {
     LoaderConfig config;
-    const std::string name = rest.substr(0, q);
-    if (!name.empty()) config["name"] = name;
-    if (q != std::string::npos) {
-      std::string query = rest.substr(q + 1);
-      size_t pos = 0;
-      while (pos <= query.size()) {
-        size_t amp = query.find('&', pos);
-        if (amp == std::string::npos) amp = query.size();
-        const std::string pair = query.substr(pos, amp - pos);
-        if (!pair.empty()) {
-          const size_t eq = pair.find('=');
-          config[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
-        }
-        pos = amp + 1;
-      }
-    }
+    if (!uri.location.empty()) config["name"] = uri.location;
+    loaders::AddQueryOptions(uri, &config);
     return config;
-  };
+  });
   registry.Register(std::move(entry));
 }
 

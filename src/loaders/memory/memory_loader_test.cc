@@ -1,3 +1,4 @@
+#include "common/testing/column_values.h"
 #include "common/testing/status_matchers.h"
 #include "loaders/memory/memory_loader.h"
 
@@ -29,31 +30,15 @@ std::shared_ptr<arrow::RecordBatch> Batch(const std::vector<uint64_t>& blocks,
 }
 
 BlockRange Range(BlockNumber start, BlockNumber end) {
-  BlockRange r;
-  r.network = "mainnet";
-  r.start = start;
-  r.end = end;
-  return r;
+  return BlockRange{.network = "mainnet", .start = start, .end = end};
 }
 
-// The column as plain values, to compare content.
 std::vector<uint64_t> Blocks(const std::shared_ptr<arrow::Table>& t, const std::string& name = "block_num") {
-  std::vector<uint64_t> out;
-  auto column = t->GetColumnByName(name);
-  for (const auto& chunk : column->chunks()) {
-    const auto& a = static_cast<const arrow::UInt64Array&>(*chunk);
-    for (int64_t i = 0; i < a.length(); ++i) out.push_back(a.Value(i));
-  }
-  return out;
+  return ColumnValues<arrow::UInt64Type>(*t, name);
 }
 
 std::vector<std::string> Values(const std::shared_ptr<arrow::Table>& t) {
-  std::vector<std::string> out;
-  for (const auto& chunk : t->GetColumnByName("v")->chunks()) {
-    const auto& a = static_cast<const arrow::StringArray&>(*chunk);
-    for (int64_t i = 0; i < a.length(); ++i) out.push_back(a.GetString(i));
-  }
-  return out;
+  return ColumnValues<arrow::StringType>(*t, "v");
 }
 
 class MemoryLoaderTest : public ::testing::Test {
@@ -65,7 +50,9 @@ class MemoryLoaderTest : public ::testing::Test {
   }
 
   std::unique_ptr<Loader> Make(bool atomic = true) {
-    auto loader = LoaderRegistry::Builtin().Create(
+    LoaderRegistry registry;
+    RegisterMemoryLoader(registry);
+    auto loader = registry.Create(
         "memory", {{"name", name_}, {"atomic", atomic ? "true" : "false"}});
     EXPECT_TRUE(loader.ok()) << loader.status().ToString();
     return std::move(*loader);

@@ -12,7 +12,11 @@
 #include <set>
 #include <unordered_map>
 
+#include "loaders/common/connection_uri.h"
 #include "loaders/common/names.h"
+#include "loaders/common/options.h"
+#include "loaders/common/table_spec.h"
+#include "loaders/common/unit_session.h"
 #include "loaders/postgres/pg_connection.h"
 #include "loaders/postgres/pg_copy_reader.h"
 #include "loaders/postgres/pg_copy_writer.h"
@@ -35,26 +39,6 @@ constexpr const char* kBlockEnd = "_amp_block_end";
 constexpr size_t kCopyChunkBytes = 1 << 20;
 constexpr uint64_t kMaxBigint = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 
-std::string PercentDecode(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    auto hex = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 &&
-        hex(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
 // The password(s) written in a URI's userinfo or a key=value string, raw and decoded, so
 // they can be redacted even from libpq's messages about a string it failed to parse.
 std::vector<std::string> PasswordsInConnectionString(const std::string& text) {
@@ -69,7 +53,10 @@ std::vector<std::string> PasswordsInConnectionString(const std::string& text) {
       size_t colon = userinfo.find(':');
       if (colon != std::string::npos && colon + 1 < userinfo.size()) {
         out.push_back(userinfo.substr(colon + 1));
-        out.push_back(PercentDecode(out.back()));
+        // A malformed escape is libpq's to report; the raw text is redacted either way.
+        if (auto decoded = loaders::PercentDecode(out.back(), "the password"); decoded.ok()) {
+          out.push_back(std::move(*decoded));
+        }
       }
     }
   }
@@ -102,29 +89,14 @@ struct Settings {
   std::chrono::milliseconds pool_timeout{60000};
 };
 
-std::string OptionOrDefault(const LoaderConfig& config, const std::string& name) {
-  if (auto it = config.find(name); it != config.end()) return it->second;
-  for (const OptionSpec& spec : PostgresOptions()) {
-    if (spec.name == name) return spec.default_value;
-  }
-  return "";
-}
-
-Result<int> ParseInt(const std::string& option, const std::string& text, int min, int max) {
-  int value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max) {
-    return FatalError(Prefix("option '" + option + "' must be an integer in [" +
-                             std::to_string(min) + ", " + std::to_string(max) + "], got \"" +
-                             text + "\""),
-                      "config");
-  }
-  return value;
-}
-
 Result<Settings> SettingsFromConfig(const LoaderConfig& config) {
   Settings s;
-  auto get = [&](const char* name) { return OptionOrDefault(config, name); };
+  const loaders::OptionValues options(kLoaderName, PostgresOptions(), config);
+  auto get = [&](const char* name) { return options.GetString(name); };
+  auto get_int = [&](const char* name, int min, int max) -> Result<int> {
+    AMP_ASSIGN_OR_RETURN(int64_t value, options.GetInt(name, min, max));
+    return static_cast<int>(value);
+  };
   // "env:" references (whole values and inside the URI) were resolved by the registry
   // (loaders/common/secrets.h), the one place every loader's secrets are read.
   const std::string uri = get("uri");
@@ -163,7 +135,7 @@ Result<Settings> SettingsFromConfig(const LoaderConfig& config) {
   };
   add("host", get("host"));
   if (!get("port").empty()) {
-    AMP_ASSIGN_OR_RETURN(int port, ParseInt("port", get("port"), 1, 65535));
+    AMP_ASSIGN_OR_RETURN(int port, get_int("port", 1, 65535));
     add("port", std::to_string(port));
   }
   add("dbname", get("database"));
@@ -175,7 +147,7 @@ Result<Settings> SettingsFromConfig(const LoaderConfig& config) {
   auto uri_or = [&](const char* option, const char* keyword) {
     std::string value = get(option);
     auto it = parsed.find(keyword);
-    if (it != parsed.end() && value == OptionOrDefault({}, option)) return it->second;
+    if (it != parsed.end() && options.IsDefault(option)) return it->second;
     return value;
   };
   std::string sslmode = uri_or("sslmode", "sslmode");
@@ -189,14 +161,12 @@ Result<Settings> SettingsFromConfig(const LoaderConfig& config) {
   add("application_name", uri_or("application_name", "application_name"));
   s.connect.keywords.emplace_back("client_encoding", "UTF8");
 
-  AMP_ASSIGN_OR_RETURN(int timeout, ParseInt("connect_timeout",
-                                             uri_or("connect_timeout", "connect_timeout"), 0,
-                                             86400));
+  AMP_ASSIGN_OR_RETURN(int64_t timeout,
+                       loaders::ParseIntOption(kLoaderName, "connect_timeout",
+                                               uri_or("connect_timeout", "connect_timeout"), 0, 86400));
   s.connect.connect_timeout = std::chrono::seconds(timeout);
-  AMP_ASSIGN_OR_RETURN(s.max_connections,
-                       ParseInt("max_connections", get("max_connections"), 1, 10000));
-  AMP_ASSIGN_OR_RETURN(int pool_timeout,
-                       ParseInt("pool_timeout", get("pool_timeout"), 0, 86400));
+  AMP_ASSIGN_OR_RETURN(s.max_connections, get_int("max_connections", 1, 10000));
+  AMP_ASSIGN_OR_RETURN(int64_t pool_timeout, options.GetInt("pool_timeout", 0, 86400));
   s.pool_timeout = std::chrono::seconds(pool_timeout);
 
   s.schema = get("schema");
@@ -391,37 +361,13 @@ Status CheckProgress(PgConnection& conn, const std::string& schema, const std::s
   return Status::OK();
 }
 
+// The shared checks (loaders/common/table_spec.h) with PostgreSQL's name rules (63 bytes,
+// our state table); block numbers of any integer type are cast to bigint.
 Status ValidateSpec(const TableSpec& spec) {
-  auto fatal = [&](const std::string& why) {
-    return FatalError(Prefix("table \"" + spec.name + "\": " + why), "spec");
-  };
-  // The shared name rule (loaders/common/names.h): empty, control characters, 63 bytes,
-  // our reserved table and columns, duplicates.
-  AMP_RETURN_NOT_OK(loaders::CheckNames(loaders::PostgresNameRules(), spec));
-  if (spec.schema == nullptr) return fatal("no schema");
-  std::set<std::string> names;
-  for (const auto& field : spec.schema->fields()) names.insert(field->name());
-  if (!spec.block_column.empty()) {
-    auto field = spec.schema->GetFieldByName(spec.block_column);
-    if (field == nullptr) {
-      return fatal("block_column " + QuoteIdent(spec.block_column) + " is not a column");
-    }
-    const auto id = field->type()->id();
-    if (id != arrow::Type::UINT64 && id != arrow::Type::INT64 && id != arrow::Type::UINT32 &&
-        id != arrow::Type::INT32) {
-      return fatal("block_column " + QuoteIdent(spec.block_column) + " has type " +
-                   field->type()->ToString() + ", expected UInt64 (or Int64/UInt32/Int32)");
-    }
-  }
-  if (spec.mode == LoadMode::kUpsert) {
-    if (spec.key_columns.empty()) return fatal("mode upsert needs key_columns");
-    std::set<std::string> keys;
-    for (const auto& key : spec.key_columns) {
-      if (!names.count(key)) return fatal("key column " + QuoteIdent(key) + " is not a column");
-      if (!keys.insert(key).second) return fatal("duplicate key column " + QuoteIdent(key));
-    }
-  }
-  return Status::OK();
+  static const loaders::StoreLimits kLimits{.destination = "postgres",
+                                            .names = &loaders::PostgresNameRules(),
+                                            .block_column_types = loaders::IntegerBlockTypes()};
+  return loaders::ValidateTableSpec(spec, kLimits);
 }
 
 std::shared_ptr<TableInfo> BuildTableInfo(const TableSpec& spec, std::vector<PgType> types,
@@ -466,21 +412,29 @@ std::shared_ptr<TableInfo> BuildTableInfo(const TableSpec& spec, std::vector<PgT
 // ---------------------------------------------------------------------------------------
 // Session.
 
-class PostgresSession final : public LoaderSession {
+// After a failed statement PostgreSQL rejects everything until ROLLBACK: the session
+// Poison()s the unit with the original error (and its class), which later calls return
+// rather than "current transaction is aborted".
+class PostgresSession final : public loaders::UnitSession {
  public:
   PostgresSession(std::shared_ptr<Shared> shared, std::unique_ptr<PgConnection> conn)
-      : shared_(std::move(shared)), conn_(std::move(conn)) {}
+      : UnitSession("postgres"), shared_(std::move(shared)), conn_(std::move(conn)) {}
 
   ~PostgresSession() override {
-    Abort();
+    AbortOpenUnit();
     shared_->pool.Release(std::move(conn_));
   }
 
-  Status Begin() override {
-    if (in_unit_) {
-      return FatalError(Prefix("Begin() while a unit is open: Commit() or Abort() it first"),
-                        "usage");
-    }
+  Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override {
+    return ReadWithinOrOutsideUnit("LoadCheckpoint", [&] { return ReadCheckpoint(stream_id); });
+  }
+
+  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
+    return ReadWithinOrOutsideUnit("LoadCheckpoints", [&] { return ReadCheckpoints(prefix); });
+  }
+
+ protected:
+  Status BeginImpl() override {
     for (int attempt = 0;; ++attempt) {
       AMP_RETURN_NOT_OK(EnsureConnection());
       Status st = conn_->Exec("BEGIN", "BEGIN");
@@ -488,15 +442,12 @@ class PostgresSession final : public LoaderSession {
       // A pooled connection whose server restarted only notices on first use.
       if (!conn_->broken() || attempt > 0) return st;
     }
-    in_unit_ = true;
-    unit_error_ = Status::OK();
     touched_.clear();
     appended_.clear();
     return Status::OK();
   }
 
-  Status Undo(const std::string& table, const BlockInterval& blocks) override {
-    AMP_RETURN_NOT_OK(CheckUnit());
+  Status UndoImpl(const std::string& table, const BlockInterval& blocks) override {
     AMP_ASSIGN_OR_RETURN(auto info, Lookup(*shared_, table));
     touched_.insert(table);
     if (blocks.start > blocks.end || blocks.start > kMaxBigint) return Status::OK();
@@ -505,12 +456,11 @@ class PostgresSession final : public LoaderSession {
     auto res = conn_->Query(info->undo_sql, {std::to_string(blocks.start), std::to_string(end)},
                             "undo blocks [" + std::to_string(blocks.start) + ", " +
                                 std::to_string(blocks.end) + "] in " + info->qualified);
-    return Track(res.status());
+    return Poison(res.status());
   }
 
-  Status Append(const std::string& table, const arrow::RecordBatch& batch,
-                const BlockRange& microbatch) override {
-    AMP_RETURN_NOT_OK(CheckUnit());
+  Status AppendImpl(const std::string& table, const arrow::RecordBatch& batch,
+                    const BlockRange& microbatch) override {
     AMP_ASSIGN_OR_RETURN(auto info, Lookup(*shared_, table));
     touched_.insert(table);
     if (batch.num_rows() == 0) return Status::OK();
@@ -523,7 +473,7 @@ class PostgresSession final : public LoaderSession {
       const auto& field = batch.schema()->field(i);
       auto it = info->by_name.find(field->name());
       if (it == info->by_name.end()) {
-        return Track(FatalError(Prefix("append to " + info->qualified + ": column " +
+        return Poison(FatalError(Prefix("append to " + info->qualified + ": column " +
                                        QuoteIdent(field->name()) +
                                        " is not in the table spec"),
                                 "schema"));
@@ -531,7 +481,7 @@ class PostgresSession final : public LoaderSession {
       const PgType& want = info->types[it->second];
       auto have = MapArrowType(*field->type());
       if (!have.ok() || have->sql != want.sql) {
-        return Track(FatalError(
+        return Poison(FatalError(
             Prefix("append to " + info->qualified + ": column " + QuoteIdent(field->name()) +
                    " has Arrow type " + field->type()->ToString() + ", the table column is " +
                    want.sql),
@@ -544,7 +494,7 @@ class PostgresSession final : public LoaderSession {
     if (!info->spec.block_column.empty()) {
       int idx = batch.schema()->GetFieldIndex(info->spec.block_column);
       if (idx < 0) {
-        return Track(FatalError(Prefix("append to " + info->qualified + ": the batch lacks "
+        return Poison(FatalError(Prefix("append to " + info->qualified + ": the batch lacks "
                                        "the block column " +
                                        QuoteIdent(info->spec.block_column)),
                                 "schema"));
@@ -568,9 +518,9 @@ class PostgresSession final : public LoaderSession {
       AMP_RETURN_NOT_OK(FinishCopy());
       const std::string context = "COPY into " + info->qualified;
       if (upsert) {
-        AMP_RETURN_NOT_OK(Track(conn_->Exec(info->create_stage_sql, "stage for " + context)));
+        AMP_RETURN_NOT_OK(Poison(conn_->Exec(info->create_stage_sql, "stage for " + context)));
       }
-      AMP_RETURN_NOT_OK(Track(conn_->StartCopy(copy_sql, context)));
+      AMP_RETURN_NOT_OK(Poison(conn_->StartCopy(copy_sql, context)));
       copy_ = OpenCopy{std::move(copy_sql), info};
       buffer_.Clear();
       AppendCopyHeader(&buffer_);
@@ -595,32 +545,28 @@ class PostgresSession final : public LoaderSession {
       // The connection failed (or the server hung up): its reason, e.g. the error that
       // made it end the COPY, comes with the COPY's result.
       Status st = conn_->EndCopy();
-      return Track(st.ok() ? ResultError(nullptr, conn_->get(),
+      return Poison(st.ok() ? ResultError(nullptr, conn_->get(),
                                          "COPY into " + info->qualified)
                            : st);
     }
     // An encoding failure (the value, not the server): fatal, names column and row. The
     // server discards the whole COPY (earlier batches of this unit too); the unit fails.
     conn_->AbortCopy("aborted by the client: encoding failed");
-    return Track(FatalError(Prefix("COPY into " + info->qualified + " (" +
+    return Poison(FatalError(Prefix("COPY into " + info->qualified + " (" +
                                    microbatch.ToString() + "): " + enc.message()),
                             "encode"));
   }
 
-  Status Commit(const StreamCheckpoint* checkpoint) override {
-    AMP_RETURN_NOT_OK(CheckUnit());
-    Status st = CommitImpl(checkpoint);
+  Status CommitImpl(const StreamCheckpoint* checkpoint) override {
+    Status st = WriteAndCommit(checkpoint);
     if (!st.ok()) {
-      Abort();  // rolls back whatever is left; the unit is over either way
-      return st;
+      AbortImpl();  // rolls back whatever is left; the unit is over either way
+      CloseUnit();
     }
-    in_unit_ = false;
-    return Status::OK();
+    return st;
   }
 
-  void Abort() override {
-    if (!in_unit_) return;
-    in_unit_ = false;
+  void AbortImpl() override {
     if (copy_) {
       copy_.reset();
       buffer_.Clear();
@@ -631,56 +577,30 @@ class PostgresSession final : public LoaderSession {
     }
   }
 
-  Result<std::optional<StreamCheckpoint>> LoadCheckpoint(const std::string& stream_id) override {
-    if (in_unit_) {
-      AMP_RETURN_NOT_OK(CheckUnit());
-      AMP_RETURN_NOT_OK(FinishCopy());
-      auto r = ReadCheckpoint(stream_id);
-      if (!r.ok()) (void)Track(r.status());
-      return r;
-    }
-    for (int attempt = 0;; ++attempt) {
-      AMP_RETURN_NOT_OK(EnsureConnection());
-      auto r = ReadCheckpoint(stream_id);
-      if (r.ok() || !conn_->broken() || attempt > 0) return r;
-    }
-  }
-
-  Result<std::vector<StreamCheckpoint>> LoadCheckpoints(const std::string& prefix) override {
-    if (in_unit_) {
-      AMP_RETURN_NOT_OK(CheckUnit());
-      AMP_RETURN_NOT_OK(FinishCopy());
-      auto r = ReadCheckpoints(prefix);
-      if (!r.ok()) (void)Track(r.status());
-      return r;
-    }
-    for (int attempt = 0;; ++attempt) {
-      AMP_RETURN_NOT_OK(EnsureConnection());
-      auto r = ReadCheckpoints(prefix);
-      if (r.ok() || !conn_->broken() || attempt > 0) return r;
-    }
-  }
-
  private:
+  // Inside a unit a read shares its transaction (and poisons it on failure, as PostgreSQL
+  // does); outside one a pooled connection whose server restarted gets one reconnect.
+  template <typename Read>
+  auto ReadWithinOrOutsideUnit(const char* call, Read read) -> decltype(read()) {
+    if (unit_open()) {
+      AMP_RETURN_NOT_OK(CheckUnit(call));
+      AMP_RETURN_NOT_OK(FinishCopy());
+      auto r = read();
+      if (!r.ok()) (void)Poison(r.status());
+      return r;
+    }
+    for (int attempt = 0;; ++attempt) {
+      AMP_RETURN_NOT_OK(EnsureConnection());
+      auto r = read();
+      if (r.ok() || !conn_->broken() || attempt > 0) return r;
+    }
+  }
+
   Status EnsureConnection() {
     if (conn_ != nullptr && !conn_->broken()) return Status::OK();
     shared_->pool.Release(std::move(conn_));
     AMP_ASSIGN_OR_RETURN(conn_, shared_->pool.Acquire());
     return Status::OK();
-  }
-
-  Status CheckUnit() {
-    if (!in_unit_) {
-      return FatalError(Prefix("no unit is open: call Begin() first"), "usage");
-    }
-    // After a failed statement PostgreSQL rejects everything until ROLLBACK: report the
-    // original error (and its class) rather than "current transaction is aborted".
-    return unit_error_;
-  }
-
-  Status Track(Status st) {
-    if (!st.ok() && unit_error_.ok()) unit_error_ = st;
-    return st;
   }
 
   // Ends the COPY the last appends streamed into, so that another statement can run: its
@@ -694,10 +614,10 @@ class PostgresSession final : public LoaderSession {
     AppendCopyTrailer(&buffer_);
     (void)conn_->PutCopyData(buffer_.view());  // a failed send: EndCopy says why
     buffer_.Clear();
-    AMP_RETURN_NOT_OK(Track(conn_->EndCopy()));
+    AMP_RETURN_NOT_OK(Poison(conn_->EndCopy()));
     if (info->spec.mode == LoadMode::kUpsert) {
-      AMP_RETURN_NOT_OK(Track(conn_->Exec(info->merge_sql, "upsert into " + info->qualified)));
-      AMP_RETURN_NOT_OK(Track(conn_->Exec(info->clear_stage_sql, "clear stage")));
+      AMP_RETURN_NOT_OK(Poison(conn_->Exec(info->merge_sql, "upsert into " + info->qualified)));
+      AMP_RETURN_NOT_OK(Poison(conn_->Exec(info->clear_stage_sql, "clear stage")));
     }
     return Status::OK();
   }
@@ -736,7 +656,7 @@ class PostgresSession final : public LoaderSession {
     return Status::OK();
   }
 
-  Status CommitImpl(const StreamCheckpoint* checkpoint) {
+  Status WriteAndCommit(const StreamCheckpoint* checkpoint) {
     AMP_RETURN_NOT_OK(FinishCopy());
     AMP_RETURN_NOT_OK(RecordTables());
     if (checkpoint != nullptr) {
@@ -783,7 +703,7 @@ class PostgresSession final : public LoaderSession {
                                    " WHERE stream_id = $1",
                                {stream_id}, "load checkpoint of stream " + stream_id));
     if (PQntuples(res.get()) == 0) return std::nullopt;
-    if (!in_unit_) {
+    if (!unit_open()) {
       AMP_RETURN_NOT_OK(CheckProgress(*conn_, shared_->schema, shared_->state_table,
                                       shared_->tables_table, "s.stream_id = $1", {stream_id}));
     }
@@ -805,7 +725,7 @@ class PostgresSession final : public LoaderSession {
         auto res, conn_->Query("SELECT stream_id, checkpoint::text FROM " + shared_->state_table +
                                    " WHERE left(stream_id, length($1)) = $1 ORDER BY stream_id",
                                {prefix}, "load checkpoints of streams " + prefix + "*"));
-    if (!in_unit_ && PQntuples(res.get()) > 0) {
+    if (!unit_open() && PQntuples(res.get()) > 0) {
       AMP_RETURN_NOT_OK(CheckProgress(*conn_, shared_->schema, shared_->state_table,
                                       shared_->tables_table,
                                       "left(s.stream_id, length($1)) = $1", {prefix}));
@@ -825,8 +745,6 @@ class PostgresSession final : public LoaderSession {
 
   std::shared_ptr<Shared> shared_;
   std::unique_ptr<PgConnection> conn_;  // null after a failed reconnect
-  bool in_unit_ = false;
-  Status unit_error_;
   std::set<std::string> touched_;
   std::set<std::string> appended_;  // tables this unit added rows to
   CopyBuffer buffer_;  // COPY data not yet handed to libpq; reused across batches
@@ -885,14 +803,7 @@ class PostgresLoader final : public Loader {
       AMP_RETURN_NOT_OK(conn.Exec("BEGIN", "BEGIN"));
       AMP_ASSIGN_OR_RETURN(bool exists, RelationExists(conn, qualified));
       if (exists) AMP_RETURN_NOT_OK(conn.Exec("TRUNCATE " + qualified, "TRUNCATE " + qualified));
-      AMP_ASSIGN_OR_RETURN(bool has_state, RelationExists(conn, shared_->state_table));
-      if (has_state) {
-        AMP_RETURN_NOT_OK(conn.Query("DELETE FROM " + shared_->state_table +
-                                         " WHERE $1 = ANY(table_names)",
-                                     {table}, "forget the checkpoints of " + qualified)
-                              .status());
-      }
-      AMP_RETURN_NOT_OK(ForgetTable(conn, table));
+      AMP_RETURN_NOT_OK(ForgetCheckpointsAndState(conn, table));
       return conn.Exec("COMMIT", "COMMIT after TRUNCATE " + qualified);
     });
   }
@@ -912,14 +823,7 @@ class PostgresLoader final : public Loader {
     return WithConnection(shared_->pool, [&](PgConnection& conn) -> Status {
       AMP_RETURN_NOT_OK(conn.Exec("BEGIN", "BEGIN"));
       AMP_RETURN_NOT_OK(conn.Exec("DROP TABLE IF EXISTS " + qualified, "DROP TABLE " + qualified));
-      AMP_ASSIGN_OR_RETURN(bool has_state, RelationExists(conn, shared_->state_table));
-      if (has_state) {
-        AMP_RETURN_NOT_OK(conn.Query("DELETE FROM " + shared_->state_table +
-                                         " WHERE $1 = ANY(table_names)",
-                                     {table}, "forget the checkpoints of " + qualified)
-                              .status());
-      }
-      AMP_RETURN_NOT_OK(ForgetTable(conn, table));
+      AMP_RETURN_NOT_OK(ForgetCheckpointsAndState(conn, table));
       return conn.Exec("COMMIT", "COMMIT after DROP TABLE " + qualified);
     });
   }
@@ -978,6 +882,19 @@ class PostgresLoader final : public Loader {
   }
 
  private:
+  // Every checkpoint that wrote `table`, and what we recorded about the table itself.
+  Status ForgetCheckpointsAndState(PgConnection& conn, const std::string& table) {
+    AMP_ASSIGN_OR_RETURN(bool has_state, RelationExists(conn, shared_->state_table));
+    if (has_state) {
+      AMP_RETURN_NOT_OK(conn.Query("DELETE FROM " + shared_->state_table +
+                                       " WHERE $1 = ANY(table_names)",
+                                   {table}, "forget the checkpoints of " +
+                                                QualifiedName(shared_->schema, table))
+                            .status());
+    }
+    return ForgetTable(conn, table);
+  }
+
   Status ForgetTable(PgConnection& conn, const std::string& table) {
     AMP_ASSIGN_OR_RETURN(bool has_tables, RelationExists(conn, shared_->tables_table));
     if (!has_tables) return Status::OK();
@@ -1169,33 +1086,22 @@ std::vector<OptionSpec> PostgresOptions() {
   };
 }
 
-Result<LoaderConfig> ConfigFromUri(const std::string& uri) {
+Result<LoaderConfig> ConfigFromUri(const std::string& text) {
   // libpq parses the URI itself (it knows every connection parameter); only the loader's
-  // own options are taken out of the query string, as libpq would reject them.
+  // own options are taken out of the query string, as libpq would reject them. The rest
+  // stays as written, escapes included, for libpq to decode.
   static const std::set<std::string> kOwn = {"schema", "max_connections", "pool_timeout"};
+  AMP_ASSIGN_OR_RETURN(auto uri, loaders::ParseUri(text));
   LoaderConfig config;
-  const size_t q = uri.find('?');
-  std::string kept = uri.substr(0, q);
-  if (q != std::string::npos) {
-    std::string rest;
-    size_t start = q + 1;
-    while (start <= uri.size()) {
-      size_t end = uri.find('&', start);
-      if (end == std::string::npos) end = uri.size();
-      std::string item = uri.substr(start, end - start);
-      start = end + 1;
-      if (item.empty()) continue;
-      const size_t eq = item.find('=');
-      const std::string key = PercentDecode(item.substr(0, eq));
-      if (kOwn.count(key)) {
-        config[key] = eq == std::string::npos ? "" : PercentDecode(item.substr(eq + 1));
-      } else {
-        rest += (rest.empty() ? "" : "&") + item;
-      }
+  std::string passed_on;
+  for (const auto& item : uri.query) {
+    if (kOwn.count(item.key)) {
+      config[item.key] = item.value;
+    } else {
+      passed_on += (passed_on.empty() ? "" : "&") + item.raw;
     }
-    if (!rest.empty()) kept += "?" + rest;
   }
-  config["uri"] = kept;
+  config["uri"] = uri.WithoutQuery() + (passed_on.empty() ? "" : "?" + passed_on);
   return config;
 }
 

@@ -89,30 +89,15 @@ StreamCheckpoint Checkpoint(const std::string& stream, uint64_t end, uint64_t tx
   return cp;
 }
 
-class PostgresLoaderTest : public ::testing::Test {
+class PostgresLoaderTest : public testing::PgSchemaTest {
  protected:
+  PostgresLoaderTest() : PgSchemaTest("t_") {}
+
   void SetUp() override {
-    ASSERT_FALSE(kServer->uri().empty())
-        << "no PostgreSQL server for the tests (see the set-up failure above)";
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info->name();
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    schema_ = "t_" + name.substr(0, 40) + "_" + std::to_string(getpid());
-    db_ = PQconnectdb(kServer->uri().c_str());
-    ASSERT_EQ(PQstatus(db_), CONNECTION_OK) << PQerrorMessage(db_);
-    PQsetNoticeProcessor(db_, [](void*, const char*) {}, nullptr);
+    PgSchemaTest::SetUp();
+    if (HasFatalFailure()) return;
     Exec("SET TIME ZONE 'UTC'");
     Exec("SET client_min_messages = warning");
-    Exec("DROP SCHEMA IF EXISTS \"" + schema_ + "\" CASCADE");
-    Exec("CREATE SCHEMA \"" + schema_ + "\"");
-  }
-
-  void TearDown() override {
-    if (db_ != nullptr) {
-      if (PQstatus(db_) != CONNECTION_OK) PQreset(db_);
-      Exec("DROP SCHEMA IF EXISTS \"" + schema_ + "\" CASCADE");
-      PQfinish(db_);
-    }
   }
 
   LoaderConfig Config(LoaderConfig extra = {}) {
@@ -196,9 +181,6 @@ class PostgresLoaderTest : public ::testing::Test {
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
         "application_name = '" + app + "' AND pid <> pg_backend_pid()"));
   }
-
-  std::string schema_;
-  PGconn* db_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------------------

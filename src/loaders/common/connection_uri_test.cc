@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/testing/status_matchers.h"
+
 namespace amp::loaders {
 namespace {
 
@@ -10,66 +12,59 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 TEST(ConnectionUriTest, SplitsEveryPart) {
-  auto uri = ParseUri("PostgreSQL://amp:secret@db.example:5433/chain?sslmode=require&x");
-  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
-  EXPECT_EQ(uri->scheme, "postgresql");
-  EXPECT_EQ(uri->user, "amp");
-  EXPECT_EQ(uri->password, "secret");
-  EXPECT_EQ(uri->host, "db.example");
-  EXPECT_EQ(uri->port, "5433");
-  EXPECT_TRUE(uri->has_path);
-  EXPECT_EQ(uri->path, "chain");
-  ASSERT_EQ(uri->query.size(), 2u);
-  EXPECT_EQ(uri->query[0].key, "sslmode");
-  EXPECT_EQ(uri->query[0].value, "require");
-  EXPECT_EQ(uri->query[1].raw, "x");
-  EXPECT_EQ(uri->Query("sslmode"), "require");
-  EXPECT_EQ(uri->Query("absent"), std::nullopt);
-  EXPECT_EQ(uri->WithoutQuery(), "PostgreSQL://amp:secret@db.example:5433/chain");
+  const auto uri = ValueOrDie(ParseUri("PostgreSQL://amp:secret@db.example:5433/chain?sslmode=require&x"));
+  EXPECT_EQ(uri.scheme, "postgresql");
+  EXPECT_EQ(uri.user, "amp");
+  EXPECT_EQ(uri.password, "secret");
+  EXPECT_EQ(uri.host, "db.example");
+  EXPECT_EQ(uri.port, "5433");
+  EXPECT_TRUE(uri.has_path);
+  EXPECT_EQ(uri.path, "chain");
+  ASSERT_EQ(uri.query.size(), 2u);
+  EXPECT_EQ(uri.query[0].key, "sslmode");
+  EXPECT_EQ(uri.query[0].value, "require");
+  EXPECT_EQ(uri.query[1].raw, "x");
+  EXPECT_EQ(uri.Query("sslmode"), "require");
+  EXPECT_EQ(uri.Query("absent"), std::nullopt);
+  EXPECT_EQ(uri.WithoutQuery(), "PostgreSQL://amp:secret@db.example:5433/chain");
 }
 
 TEST(ConnectionUriTest, DecodesEveryPart) {
-  auto uri = ParseUri("redis://us%65r:p%40ss%3Aw@h%6Fst:6379/d%2Fb?k%20ey=v%26al&p=a+b");
-  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
-  EXPECT_EQ(uri->user, "user");
-  EXPECT_EQ(uri->password, "p@ss:w");
-  EXPECT_EQ(uri->host, "host");
-  EXPECT_EQ(uri->path, "d/b");
-  EXPECT_EQ(uri->Query("k ey"), "v&al");
-  EXPECT_EQ(uri->Query("p"), "a+b");  // '+' is not a space outside HTML forms
-  EXPECT_EQ(uri->query[0].raw, "k%20ey=v%26al");
+  const auto uri = ValueOrDie(ParseUri("redis://us%65r:p%40ss%3Aw@h%6Fst:6379/d%2Fb?k%20ey=v%26al&p=a+b"));
+  EXPECT_EQ(uri.user, "user");
+  EXPECT_EQ(uri.password, "p@ss:w");
+  EXPECT_EQ(uri.host, "host");
+  EXPECT_EQ(uri.path, "d/b");
+  EXPECT_EQ(uri.Query("k ey"), "v&al");
+  EXPECT_EQ(uri.Query("p"), "a+b");  // '+' is not a space outside HTML forms
+  EXPECT_EQ(uri.query[0].raw, "k%20ey=v%26al");
 }
 
 TEST(ConnectionUriTest, KeepsCharactersRfc3986Reserves) {
-  auto uri = ParseUri("redis://localhost?key_pattern={table}:{id}");
-  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
-  EXPECT_EQ(uri->Query("key_pattern"), "{table}:{id}");
+  const auto uri = ValueOrDie(ParseUri("redis://localhost?key_pattern={table}:{id}"));
+  EXPECT_EQ(uri.Query("key_pattern"), "{table}:{id}");
 }
 
 TEST(ConnectionUriTest, Ipv6HostAndEmptyAuthority) {
-  auto v6 = ParseUri("redis://[::1]:6380");
-  ASSERT_TRUE(v6.ok());
-  EXPECT_EQ(v6->host, "::1");
-  EXPECT_EQ(v6->port, "6380");
-  EXPECT_FALSE(v6->has_path);
+  const auto v6 = ValueOrDie(ParseUri("redis://[::1]:6380"));
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, "6380");
+  EXPECT_FALSE(v6.has_path);
 
-  auto local = ParseUri("delta:///data/lake");
-  ASSERT_TRUE(local.ok());
-  EXPECT_EQ(local->host, "");
-  EXPECT_TRUE(local->has_path);
-  EXPECT_EQ(local->path, "data/lake");
-  EXPECT_EQ(local->location, "/data/lake");
+  const auto local = ValueOrDie(ParseUri("delta:///data/lake"));
+  EXPECT_EQ(local.host, "");
+  EXPECT_TRUE(local.has_path);
+  EXPECT_EQ(local.path, "data/lake");
+  EXPECT_EQ(local.location, "/data/lake");
 }
 
 TEST(ConnectionUriTest, UserinfoWithoutUserOrPassword) {
-  auto no_user = ParseUri("redis://:pw@host");
-  ASSERT_TRUE(no_user.ok());
-  EXPECT_EQ(no_user->user, "");
-  EXPECT_EQ(no_user->password, "pw");
-  auto none = ParseUri("redis://host");
-  ASSERT_TRUE(none.ok());
-  EXPECT_EQ(none->user, std::nullopt);
-  EXPECT_EQ(none->password, std::nullopt);
+  const auto no_user = ValueOrDie(ParseUri("redis://:pw@host"));
+  EXPECT_EQ(no_user.user, "");
+  EXPECT_EQ(no_user.password, "pw");
+  const auto none = ValueOrDie(ParseUri("redis://host"));
+  EXPECT_EQ(none.user, std::nullopt);
+  EXPECT_EQ(none.password, std::nullopt);
 }
 
 TEST(ConnectionUriTest, BadInputIsAnErrorThatHidesTheSecret) {

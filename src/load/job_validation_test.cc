@@ -25,6 +25,16 @@ class CapabilitiesOnlyLoader final : public Loader {
   LoaderCapabilities caps_;
 };
 
+// `st` is a refusal of ValidateJob: a kFatal Invalid with this code and source.
+void ExpectRefusal(const Status& st, const std::string& code, const std::string& source) {
+  ASSERT_TRUE(st.IsInvalid()) << st;
+  const ErrorInfo* info = ErrorInfo::FromStatus(st);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->code(), code);
+  EXPECT_EQ(info->source(), source);
+  EXPECT_EQ(info->error_class(), ErrorClass::kFatal);
+}
+
 TEST(ValidateJobTest, AcceptsAModeTheLoaderSupports) {
   CapabilitiesOnlyLoader loader({LoadMode::kAppend, LoadMode::kUpsert});
   LoadOptions options;
@@ -39,13 +49,8 @@ TEST(ValidateJobTest, RefusesAModeTheLoaderLacksNamingBoth) {
   LoadOptions options;
   options.mode = LoadMode::kOverwrite;
   const Status st = ValidateJob(loader, options, "parallel");
-  ASSERT_TRUE(st.IsInvalid()) << st;
+  ExpectRefusal(st, "UNSUPPORTED_MODE", "parallel");
   EXPECT_THAT(st.message(), HasSubstr("loader 'stub' does not support mode overwrite"));
-  const ErrorInfo* info = ErrorInfo::FromStatus(st);
-  ASSERT_NE(info, nullptr);
-  EXPECT_EQ(info->code(), "UNSUPPORTED_MODE");
-  EXPECT_EQ(info->source(), "parallel");
-  EXPECT_EQ(info->error_class(), ErrorClass::kFatal);
 }
 
 TEST(ValidateJobTest, RefusesUpsertWithoutKeys) {
@@ -53,12 +58,8 @@ TEST(ValidateJobTest, RefusesUpsertWithoutKeys) {
   LoadOptions options;
   options.mode = LoadMode::kUpsert;
   const Status st = ValidateJob(loader, options, "load");
-  ASSERT_TRUE(st.IsInvalid()) << st;
+  ExpectRefusal(st, "INVALID_OPTIONS", "load");
   EXPECT_THAT(st.message(), HasSubstr("mode upsert needs LoadOptions::key_columns"));
-  const ErrorInfo* info = ErrorInfo::FromStatus(st);
-  ASSERT_NE(info, nullptr);
-  EXPECT_EQ(info->code(), "INVALID_OPTIONS");
-  EXPECT_EQ(info->source(), "load");
 }
 
 }  // namespace

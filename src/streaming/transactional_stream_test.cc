@@ -14,7 +14,7 @@
 #include <mutex>
 #include <thread>
 
-#include "flight/testing/scripted_server.h"
+#include "flight/testing/scripted_server_fixture.h"
 
 namespace amp {
 namespace {
@@ -85,12 +85,11 @@ std::string Describe(const StreamEvent& event) {
   return text;
 }
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public ScriptedServerTest {
  protected:
   void SetUp() override {
-    auto server = ScriptedFlightServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server);
+    ScriptedServerTest::SetUp();
+    if (HasFatalFailure()) return;
     client_ = std::make_unique<Client>(server_->url());
   }
 
@@ -169,7 +168,6 @@ class EngineTest : public ::testing::Test {
     return c.ToJson();
   }
 
-  std::unique_ptr<ScriptedFlightServer> server_;
   std::unique_ptr<Client> client_;
 };
 

@@ -44,22 +44,32 @@ TEST(ValidateJobTest, AcceptsAModeTheLoaderSupports) {
   EXPECT_TRUE(ValidateJob(loader, options, "load").ok());
 }
 
-TEST(ValidateJobTest, RefusesAModeTheLoaderLacksNamingBoth) {
-  CapabilitiesOnlyLoader loader({LoadMode::kAppend});
-  LoadOptions options;
-  options.mode = LoadMode::kOverwrite;
-  const Status st = ValidateJob(loader, options, "parallel");
-  ExpectRefusal(st, "UNSUPPORTED_MODE", "parallel");
-  EXPECT_THAT(st.message(), HasSubstr("loader 'stub' does not support mode overwrite"));
-}
+// Each refusal: the loader's modes, the job's mode (no key columns), the caller's source,
+// and what the error says.
+struct Refusal {
+  std::vector<LoadMode> loader_modes;
+  LoadMode mode;
+  std::string source;
+  std::string code;
+  std::string message;
+};
 
-TEST(ValidateJobTest, RefusesUpsertWithoutKeys) {
-  CapabilitiesOnlyLoader loader({LoadMode::kUpsert});
-  LoadOptions options;
-  options.mode = LoadMode::kUpsert;
-  const Status st = ValidateJob(loader, options, "load");
-  ExpectRefusal(st, "INVALID_OPTIONS", "load");
-  EXPECT_THAT(st.message(), HasSubstr("mode upsert needs LoadOptions::key_columns"));
+TEST(ValidateJobTest, RefusesWithCodeSourceAndWording) {
+  const Refusal refusals[] = {
+      {{LoadMode::kAppend}, LoadMode::kOverwrite, "parallel", "UNSUPPORTED_MODE",
+       "loader 'stub' does not support mode overwrite"},
+      {{LoadMode::kUpsert}, LoadMode::kUpsert, "load", "INVALID_OPTIONS",
+       "mode upsert needs LoadOptions::key_columns"},
+  };
+  for (const Refusal& refusal : refusals) {
+    SCOPED_TRACE(refusal.code);
+    CapabilitiesOnlyLoader loader(refusal.loader_modes);
+    LoadOptions options;
+    options.mode = refusal.mode;
+    const Status st = ValidateJob(loader, options, refusal.source);
+    ExpectRefusal(st, refusal.code, refusal.source);
+    EXPECT_THAT(st.message(), HasSubstr(refusal.message));
+  }
 }
 
 }  // namespace

@@ -32,11 +32,12 @@ namespace amp::postgres::testing {
 /// AMP_TEST_POSTGRES_URI value.
 class PgTestServer : public loaders::testing::ScriptTestServer<PgTestServer> {
  public:
-  PgTestServer()
-      : ScriptTestServer({.uri_env = "AMP_TEST_POSTGRES_URI",
-                          .script = "pg",
-                          .uri_prefix = "postgresql://",
-                          .install_hint = "Install postgresql-15 (scripts/bootstrap)"}) {}
+  static constexpr loaders::testing::ScriptServerSpec kSpec{
+      .uri_env = "AMP_TEST_POSTGRES_URI",
+      .script = "pg",
+      .uri_prefix = "postgresql://",
+      .install_hint = "Install postgresql-15 (scripts/bootstrap)",
+  };
 
   /// The password-authenticated role of scripts/pg servers (wrong-credential tests).
   static constexpr const char* kSecureUser = "amp_secure";

@@ -20,11 +20,12 @@ namespace amp::redis::testing {
 /// uri(): redis://127.0.0.1:PORT/0 (no password), or the AMP_TEST_REDIS_URI value.
 class RedisTestServer : public loaders::testing::ScriptTestServer<RedisTestServer> {
  public:
-  RedisTestServer()
-      : ScriptTestServer({.uri_env = "AMP_TEST_REDIS_URI",
-                          .script = "redis",
-                          .uri_prefix = "redis://",
-                          .install_hint = "Install redis-server"}) {}
+  static constexpr loaders::testing::ScriptServerSpec kSpec{
+      .uri_env = "AMP_TEST_REDIS_URI",
+      .script = "redis",
+      .uri_prefix = "redis://",
+      .install_hint = "Install redis-server",
+  };
 
   const std::string& host() const { return host_; }
   int port() const { return port_; }

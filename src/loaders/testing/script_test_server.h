@@ -5,9 +5,12 @@
 // started every test FAILS with the reason: loader tests must never pass by being skipped.
 //
 // Header-only (test code); the including target must define AMP_SOURCE_DIR. A store's
-// server derives from ScriptTestServer<Itself> and names its script:
+// server derives from ScriptTestServer<Itself> and names its script in kSpec:
 //
-//   class PgTestServer : public ScriptTestServer<PgTestServer> { ... };
+//   class PgTestServer : public ScriptTestServer<PgTestServer> {
+//    public:
+//     static constexpr ScriptServerSpec kSpec{.uri_env = "AMP_TEST_POSTGRES_URI", ...};
+//   };
 //   static auto* const kServer = PgTestServer::Register();   // once, at namespace scope
 //   std::string uri = PgTestServer::Get().uri();
 #pragma once
@@ -55,18 +58,18 @@ class ScriptTestServer : public ::testing::Environment {
   bool owned() const { return !dir_.empty(); }
 
   void SetUp() override {
-    if (const char* env = std::getenv(spec_.uri_env); env != nullptr && *env) {
+    if (const char* env = std::getenv(Server::kSpec.uri_env); env != nullptr && *env) {
       uri_ = env;
       OnUri();
       return;
     }
-    std::string tmpl = std::string("/tmp/amp-") + spec_.script + "-test-XXXXXX";
+    std::string tmpl = std::string("/tmp/amp-") + Server::kSpec.script + "-test-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) FAIL() << "mkdtemp failed";
     dir_ = tmpl;
     std::string out;
     const int rc = Run(Script() + " start " + dir_ + " --owner-pid " + std::to_string(getpid()), &out);
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    if (rc != 0 || out.rfind(spec_.uri_prefix, 0) != 0) {
+    if (rc != 0 || out.rfind(Server::kSpec.uri_prefix, 0) != 0) {
       std::string ignored;
       Run(Script() + " stop " + dir_ + " 2>/dev/null", &ignored);
       rmdir(dir_.c_str());
@@ -74,8 +77,8 @@ class ScriptTestServer : public ::testing::Environment {
       // Non-fatal here so that every test still runs and fails in its own SetUp
       // (a fatal environment failure would only mark them "skipped").
       ADD_FAILURE() << "cannot start a test server with " << Script() << " (exit " << rc
-                    << ", output: " << out << "). " << spec_.install_hint << " or set "
-                    << spec_.uri_env << " to a server for tests";
+                    << ", output: " << out << "). " << Server::kSpec.install_hint << " or set "
+                    << Server::kSpec.uri_env << " to a server for tests";
       return;
     }
     uri_ = out;
@@ -96,7 +99,6 @@ class ScriptTestServer : public ::testing::Environment {
   }
 
  protected:
-  explicit ScriptTestServer(ScriptServerSpec spec) : spec_(spec) {}
   /// Called once uri() is known, for servers that derive more from it.
   virtual void OnUri() {}
 
@@ -105,7 +107,7 @@ class ScriptTestServer : public ::testing::Environment {
     static Server* server = nullptr;
     return server;
   }
-  std::string Script() const { return std::string(AMP_SOURCE_DIR) + "/scripts/" + spec_.script; }
+  std::string Script() const { return std::string(AMP_SOURCE_DIR) + "/scripts/" + Server::kSpec.script; }
   static int Run(const std::string& command, std::string* out) {
     FILE* pipe = popen(command.c_str(), "r");
     if (pipe == nullptr) return -1;
@@ -116,7 +118,6 @@ class ScriptTestServer : public ::testing::Environment {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  const ScriptServerSpec spec_;
   std::string uri_;
   std::string dir_;
 };

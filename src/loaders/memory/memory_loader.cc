@@ -629,33 +629,47 @@ std::optional<MemoryFault> MemoryStore::NextFault(MemoryFault::Call call) {
   return std::nullopt;
 }
 
+// The loader as data: its option table, a factory that reads the options, its URI scheme
+// and how a parsed URI maps to options. Everything else (validation, defaults, `env:`
+// secrets, percent-decoding) the framework does.
+namespace {
+
+std::vector<OptionSpec> MemoryOptions() {
+  using T = OptionSpec::Type;
+  return {
+      {"name", T::kString, "default", "Store name: loaders with the same name share tables and checkpoints"},
+      {"atomic", T::kBool, "true",
+       "true: a unit applies on Commit, all or nothing; false: Undo/Append apply at once"},
+  };
+}
+
+Result<std::unique_ptr<Loader>> MakeMemoryLoader(const LoaderConfig& config) {
+  const loaders::OptionValues options("memory", MemoryOptions(), config);
+  AMP_ASSIGN_OR_RETURN(bool atomic, options.GetBool("atomic"));
+  return std::make_unique<MemoryLoader>(MemoryStore::Get(options.GetString("name")), atomic);
+}
+
+// memory://NAME[?atomic=false]: the whole location names the store.
+Result<LoaderConfig> MemoryConfigFromUri(const loaders::ConnectionUri& uri) {
+  LoaderConfig config;
+  if (!uri.location.empty()) config["name"] = uri.location;
+  loaders::AddQueryOptions(uri, &config);
+  return config;
+}
+
+}  // namespace
+
 void RegisterMemoryLoader(LoaderRegistry& registry) {
-  LoaderRegistry::Entry entry;
-  entry.name = "memory";
-  entry.description =
-      "Tables in process memory (Arrow record batches); the reference implementation of the "
-      "loader contract, for tests and examples. Loaders with the same name share their data.";
-  entry.options = {
-      {"name", OptionSpec::Type::kString, "default",
-       "Store name: loaders with the same name share tables and checkpoints", false},
-      {"atomic", OptionSpec::Type::kBool, "true",
-       "true: a unit applies on Commit, all or nothing; false: Undo/Append apply at once", false},
-  };
-  entry.factory = [options = entry.options](const LoaderConfig& config) -> Result<std::unique_ptr<Loader>> {
-    const loaders::OptionValues values("memory", options, config);
-    AMP_ASSIGN_OR_RETURN(bool atomic, values.GetBool("atomic"));
-    return std::unique_ptr<Loader>(
-        std::make_unique<MemoryLoader>(MemoryStore::Get(values.GetString("name")), atomic));
-  };
-  entry.uri_schemes = {"memory"};
-  // memory://NAME[?atomic=false]: the whole location names the store.
-  entry.from_uri = loaders::MapUri([](const loaders::ConnectionUri& uri) -> Result<LoaderConfig> {
-    LoaderConfig config;
-    if (!uri.location.empty()) config["name"] = uri.location;
-    loaders::AddQueryOptions(uri, &config);
-    return config;
+  registry.Register({
+      .name = "memory",
+      .description = "Tables in process memory (Arrow record batches); the reference implementation "
+                     "of the loader contract, for tests and examples. Loaders with the same name "
+                     "share their data.",
+      .options = MemoryOptions(),
+      .factory = MakeMemoryLoader,
+      .uri_schemes = {"memory"},
+      .from_uri = loaders::MapUri(MemoryConfigFromUri),
   });
-  registry.Register(std::move(entry));
 }
 
 }  // namespace amp

@@ -1113,16 +1113,15 @@ Result<std::unique_ptr<Loader>> MakePostgresLoader(const LoaderConfig& config) {
 }  // namespace postgres
 
 void RegisterPostgresLoader(LoaderRegistry& registry) {
-  LoaderRegistry::Entry entry;
-  entry.name = postgres::kLoaderName;
-  entry.description =
-      "PostgreSQL via libpq binary COPY; undo, upserts and the checkpoint commit atomically "
-      "with the rows";
-  entry.options = postgres::PostgresOptions();
-  entry.factory = postgres::MakePostgresLoader;
-  entry.uri_schemes = {"postgresql", "postgres"};
-  entry.from_uri = postgres::ConfigFromUri;
-  registry.Register(std::move(entry));
+  registry.Register({
+      .name = postgres::kLoaderName,
+      .description = "PostgreSQL via libpq binary COPY; undo, upserts and the checkpoint commit "
+                     "atomically with the rows",
+      .options = postgres::PostgresOptions(),
+      .factory = postgres::MakePostgresLoader,
+      .uri_schemes = {"postgresql", "postgres"},
+      .from_uri = postgres::ConfigFromUri,
+  });
 }
 
 }  // namespace amp

@@ -20,6 +20,12 @@
 //  * A replayed unit whose transaction_id is <= the committed one is a no-op.
 //  * Every `checkpoint_interval` versions a checkpoint Parquet + _last_checkpoint.
 //  * Optimize() compacts small files (dataChange=false), explicitly or once after a load.
+//
+// The folder, by seam: delta_options (option table, URI mapping), delta_types (Arrow <->
+// Delta types), delta_layout (columns, partitions, amp's domains), delta_files (Parquet
+// files), delta_log (the log, typed actions), delta_unit_planner (a unit's operations +
+// the snapshot -> a DeltaTransaction), delta_session (units of work), delta_loader (tables,
+// progress), delta_reader (ReadRows), delta_optimize (compaction).
 #pragma once
 
 #include <memory>

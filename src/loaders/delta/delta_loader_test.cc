@@ -311,5 +311,13 @@ TEST(DeltaUri, ParsesRootAndOptions) {
   EXPECT_EQ(ConfigFromUri("delta://localhost/x").ValueOrDie().at("root"), "/x");
 }
 
+TEST(DeltaUri, PercentDecodesThePathAndOptions) {
+  auto config = ConfigFromUri("delta:///data/my%20lake?partition_by=a%2Cb&compression=snappy").ValueOrDie();
+  EXPECT_EQ(config.at("root"), "/data/my lake");
+  EXPECT_EQ(config.at("partition_by"), "a,b");
+  EXPECT_FALSE(ConfigFromUri("delta:///data/bad%zz").ok()) << "a malformed escape is an error";
+  EXPECT_FALSE(ConfigFromUri("delta://otherhost/x").ok()) << "only local paths";
+}
+
 }  // namespace
 }  // namespace amp::delta

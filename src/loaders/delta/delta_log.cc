@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,9 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
+
+#include "loaders/common/connection_uri.h"
 
 namespace amp::delta {
 namespace fs = std::filesystem;
@@ -43,40 +47,13 @@ Result<std::string> ReadFile(const std::string& path, bool* missing = nullptr) {
   return ss.str();
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
+// Paths in actions are percent-encoded; one that is not validly encoded is taken as written.
 std::string UrlDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
+  auto decoded = loaders::PercentDecode(s, "a file path");
+  return decoded.ok() ? *decoded : s;
 }
 
-std::string UrlEncodePath(const std::string& s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/' || c == '=' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
+std::string UrlEncodePath(const std::string& s) { return PercentEncodeExcept(s, "-_./=~"); }
 
 FileStats ParseStats(const std::string& text) {
   FileStats stats;
@@ -307,13 +284,7 @@ Status LoadCheckpoint(const std::string& table_dir, int64_t version, Snapshot& s
   return Status::OK();
 }
 
-std::string RandomSuffix() {
-  static thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                          static_cast<uint64_t>(getpid()) << 32);
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
+std::string RandomSuffix() { return RandomHex(16); }
 
 Status WriteWhole(const std::string& path, const std::string& data) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -339,6 +310,99 @@ Status WriteWhole(const std::string& path, const std::string& data) {
 }
 
 }  // namespace
+
+std::string RandomHex(int digits) {
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                          (static_cast<uint64_t>(getpid()) << 20) ^
+                                          std::hash<std::thread::id>()(std::this_thread::get_id()));
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  while (static_cast<int>(out.size()) < digits) {
+    uint64_t v = rng();
+    for (int i = 0; i < 16 && static_cast<int>(out.size()) < digits; ++i, v >>= 4) out.push_back(kHex[v & 15]);
+  }
+  return out;
+}
+
+std::string PercentEncodeExcept(const std::string& text, const char* safe) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || (c != 0 && std::strchr(safe, c) != nullptr)) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+CommitInfo MakeCommitInfo(std::string operation, nlohmann::json operation_parameters) {
+  CommitInfo info;
+  info.operation = std::move(operation);
+  info.operation_parameters = std::move(operation_parameters);
+  info.timestamp = NowMillis();
+  return info;
+}
+
+nlohmann::json WriterProtocol() {
+  return {{"minReaderVersion", 1}, {"minWriterVersion", 7}, {"writerFeatures", {"domainMetadata"}}};
+}
+
+std::string DeltaTransaction::ToText() const {
+  std::string text;
+  auto line = [&](const char* kind, nlohmann::json body) {
+    text += nlohmann::json{{kind, std::move(body)}}.dump();
+    text += '\n';
+  };
+  nlohmann::json info{{"timestamp", commit_info.timestamp},
+                      {"operation", commit_info.operation},
+                      {"engineInfo", commit_info.engine_info}};
+  if (!commit_info.operation_parameters.is_null()) {
+    info["operationParameters"] = commit_info.operation_parameters;
+  }
+  if (commit_info.is_blind_append) info["isBlindAppend"] = *commit_info.is_blind_append;
+  if (!commit_info.amp.is_null()) info["amp"] = commit_info.amp;
+  line("commitInfo", std::move(info));
+  if (!protocol.is_null()) line("protocol", protocol);
+  if (!metadata.is_null()) line("metaData", metadata);
+  if (txn) {
+    nlohmann::json body{{"appId", txn->app_id}, {"version", txn->version}};
+    if (txn->last_updated) body["lastUpdated"] = *txn->last_updated;
+    line("txn", std::move(body));
+  }
+  for (const auto& d : domains) {
+    line("domainMetadata", {{"domain", d.domain}, {"configuration", d.configuration}, {"removed", d.removed}});
+  }
+  for (const auto& r : removes) {
+    auto add = r.file.ToJson();
+    line("remove", {{"path", add["path"]},
+                    {"deletionTimestamp", r.deletion_timestamp},
+                    {"dataChange", r.data_change},
+                    {"extendedFileMetadata", true},
+                    {"partitionValues", add["partitionValues"]},
+                    {"size", r.file.size}});
+  }
+  for (const auto& a : adds) line("add", a.ToJson());
+  return text;
+}
+
+void ApplyTransaction(Snapshot& snapshot, const DeltaTransaction& transaction) {
+  if (!transaction.protocol.is_null()) snapshot.protocol = transaction.protocol;
+  if (!transaction.metadata.is_null()) snapshot.metadata = transaction.metadata;
+  if (transaction.txn) snapshot.txns[transaction.txn->app_id] = transaction.txn->version;
+  for (const auto& d : transaction.domains) {
+    if (d.removed) {
+      snapshot.domains.erase(d.domain);
+    } else {
+      snapshot.domains[d.domain] = d.configuration;
+    }
+  }
+  for (const auto& r : transaction.removes) snapshot.files.erase(r.file.path);
+  for (const auto& a : transaction.adds) snapshot.files[a.path] = a;
+}
 
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -477,13 +541,14 @@ Status Refresh(const std::string& table_dir, Snapshot& snapshot) {
   return Status::OK();
 }
 
-Result<bool> TryCommit(const std::string& table_dir, int64_t version, const std::string& actions) {
+Result<bool> TryCommit(const std::string& table_dir, int64_t version,
+                       const DeltaTransaction& transaction) {
   const std::string log_dir = LogDir(table_dir);
   std::error_code ec;
   fs::create_directories(log_dir, ec);
   if (ec) return Status::IOError("cannot create ", log_dir, ": ", ec.message());
   const std::string tmp = log_dir + "/.tmp-" + Pad20(version) + "-" + RandomSuffix() + ".json";
-  AMP_RETURN_NOT_OK(WriteWhole(tmp, actions));
+  AMP_RETURN_NOT_OK(WriteWhole(tmp, transaction.ToText()));
   const std::string target = VersionPath(log_dir, version);
   // link() never replaces: exactly one writer gets each version.
   const int rc = ::link(tmp.c_str(), target.c_str());

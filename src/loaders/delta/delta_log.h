@@ -61,19 +61,80 @@ struct Snapshot {
   std::vector<std::string> PartitionColumns() const;
 };
 
+// --- The actions of one commit, typed. ---
+
+/// The commitInfo action: provenance that readers show as the table's history. Only the
+/// fields set are written (operation_parameters and amp when not null, is_blind_append when
+/// set).
+struct CommitInfo {
+  std::string operation;  ///< "WRITE", "MERGE", "DELETE", "OPTIMIZE", "CREATE TABLE", ...
+  nlohmann::json operation_parameters;
+  std::string engine_info = "ampsync";
+  std::optional<bool> is_blind_append;
+  nlohmann::json amp;  ///< Which stream unit wrote the version, when one did.
+  int64_t timestamp = 0;
+};
+
+/// A remove action for a file that was live.
+struct RemoveFile {
+  AddFile file;
+  int64_t deletion_timestamp = 0;
+  bool data_change = true;  ///< false for compaction (the rows stay).
+};
+
+/// A txn action: the application's transaction version (the stream's transaction id).
+struct Txn {
+  std::string app_id;
+  int64_t version = 0;
+  std::optional<int64_t> last_updated;
+};
+
+/// A domainMetadata action (set, or removed).
+struct DomainMetadata {
+  std::string domain;
+  std::string configuration;
+  bool removed = false;
+};
+
+/// Everything one version holds. It is written commitInfo first, then protocol, metaData,
+/// txn, domainMetadata, remove and add actions; the protocol gives the actions of one
+/// version no order, so this one order serves every kind of commit.
+struct DeltaTransaction {
+  CommitInfo commit_info;
+  nlohmann::json protocol;  ///< null: unchanged.
+  nlohmann::json metadata;  ///< null: unchanged (else the whole metaData object).
+  std::optional<Txn> txn;
+  std::vector<DomainMetadata> domains;
+  std::vector<RemoveFile> removes;
+  std::vector<AddFile> adds;
+
+  /// The version file's text: one JSON object per line.
+  std::string ToText() const;
+};
+
+/// A commitInfo for `operation`, stamped now.
+CommitInfo MakeCommitInfo(std::string operation, nlohmann::json operation_parameters = nullptr);
+
+/// The protocol action this loader writes (writer version 7 with domainMetadata).
+nlohmann::json WriterProtocol();
+
 /// Path of version `v`'s JSON file under `log_dir`.
 std::string VersionPath(const std::string& log_dir, int64_t v);
 
 /// Applies one commit's actions (newline-delimited JSON) to `snapshot`.
 Status ApplyCommit(Snapshot& snapshot, const std::string& text);
 
+/// Applies a transaction this process committed to `snapshot` (version unchanged).
+void ApplyTransaction(Snapshot& snapshot, const DeltaTransaction& transaction);
+
 /// Brings `snapshot` of `table_dir` up to the newest version. A default Snapshot is loaded
 /// from the newest checkpoint (if any), then the JSON versions after it.
 Status Refresh(const std::string& table_dir, Snapshot& snapshot);
 
-/// Writes `actions` (one JSON object per line) as version `version`. Returns false (and
-/// writes nothing) when that version already exists.
-Result<bool> TryCommit(const std::string& table_dir, int64_t version, const std::string& actions);
+/// Writes `transaction` as version `version`. Returns false (and writes nothing) when
+/// that version already exists.
+Result<bool> TryCommit(const std::string& table_dir, int64_t version,
+                       const DeltaTransaction& transaction);
 
 /// Writes a checkpoint of `snapshot` at snapshot.version and updates _last_checkpoint.
 Status WriteCheckpoint(const std::string& table_dir, const Snapshot& snapshot);
@@ -83,5 +144,13 @@ bool HasLog(const std::string& table_dir);
 
 /// Milliseconds since the epoch (for modificationTime, commitInfo timestamps).
 int64_t NowMillis();
+
+/// `digits` random lowercase hex digits (file names, table ids), distinct across threads
+/// and processes.
+std::string RandomHex(int digits = 16);
+
+/// `text` percent-encoded, every byte but ASCII letters, digits and those in `safe`.
+/// Paths in actions keep "/", "=" and "~"; partition directory values keep fewer.
+std::string PercentEncodeExcept(const std::string& text, const char* safe);
 
 }  // namespace amp::delta

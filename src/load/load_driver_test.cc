@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <thread>
 
-#include "flight/testing/scripted_server.h"
+#include "common/testing/column_values.h"
+#include "common/testing/status_matchers.h"
+#include "flight/testing/scripted_server_fixture.h"
 #include "loaders/memory/memory_loader.h"
 
 namespace amp {
@@ -20,13 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::BlockNumBatch;
-using testing::BlockNumSchema;
-using testing::RecordedCall;
-using testing::ScriptedFlightServer;
-using testing::ScriptedMessage;
-using testing::ScriptedResponse;
-using testing::TestRange;
+using namespace amp::testing;  // the scripted server and its batches and ranges
 
 constexpr char kQuery[] = "SELECT block_num FROM eth_firehose.blocks";
 
@@ -55,28 +51,14 @@ ScriptedResponse HeldOpen(std::vector<ScriptedMessage> messages) {
 }
 
 std::vector<uint64_t> StoredBlocks(MemoryStore& store, const std::string& table) {
-  auto t = store.ReadTable(table);
-  EXPECT_TRUE(t.ok()) << t.status().ToString();
-  std::vector<uint64_t> out;
-  const auto& column = *(*t)->GetColumnByName("block_num");
-  for (const auto& chunk : column.chunks()) {
-    const auto& a = static_cast<const arrow::UInt64Array&>(*chunk);
-    for (int64_t i = 0; i < a.length(); ++i) out.push_back(a.Value(i));
-  }
-  return out;
+  return ColumnValues<arrow::UInt64Type>(*ValueOrDie(store.ReadTable(table)), "block_num");
 }
 
-class LoadDriverTest : public ::testing::Test {
+class LoadDriverTest : public ScriptedServerTest {
  protected:
   void SetUp() override {
-    auto server = ScriptedFlightServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server);
-    server_->SetHandler([this](const std::string&, const RecordedCall&) {
-      std::lock_guard<std::mutex> lock(mu_);
-      const size_t i = std::min(calls_++, responses_.size() - 1);
-      return responses_.at(i);
-    });
+    ScriptedServerTest::SetUp();
+    if (HasFatalFailure()) return;
     client_ = std::make_unique<Client>(server_->url());
     store_name_ = std::string("driver_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     MemoryStore::Drop(store_name_);
@@ -89,9 +71,20 @@ class LoadDriverTest : public ::testing::Test {
   // The load's setup (GetFlightInfo for the schema) and the engine's connection each take
   // a response: the first one is served twice.
   void Script(const ScriptedResponse& first, std::vector<ScriptedResponse> more = {}) {
-    std::lock_guard<std::mutex> lock(mu_);
-    responses_ = {first, first};
-    for (auto& r : more) responses_.push_back(std::move(r));
+    std::vector<ScriptedResponse> responses = {first, first};
+    for (auto& r : more) responses.push_back(std::move(r));
+    server_->ServeInOrder(std::move(responses));
+  }
+
+  // A streaming load whose units close by size or at a live (short) microbatch, the
+  // server's microbatches being 10 blocks long.
+  static LoadOptions CatchUpOptions(int64_t batch_size) {
+    LoadOptions options;
+    options.stream = true;
+    options.batch_size = batch_size;
+    options.flush_interval = 1h;
+    options.server_microbatch_blocks = 10;
+    return options;
   }
 
   // Reads `n` results (or until the range ends), then stops the load.
@@ -107,11 +100,7 @@ class LoadDriverTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<ScriptedFlightServer> server_;
   std::unique_ptr<Client> client_;
-  std::mutex mu_;
-  std::vector<ScriptedResponse> responses_;
-  size_t calls_ = 0;
   std::string store_name_;
   std::shared_ptr<MemoryStore> store_;
 };
@@ -121,12 +110,7 @@ TEST_F(LoadDriverTest, CatchUpUnitsSpanMicrobatchesLiveOnesCommitAtOnce) {
   for (BlockNumber s = 0; s < 40; s += 10) Microbatch(messages, R(s, s + 9));
   Microbatch(messages, R(40, 44));  // shorter than the server's 10: the chain head
   Script(HeldOpen(messages));
-  LoadOptions options;
-  options.stream = true;
-  options.batch_size = 25;
-  options.flush_interval = 1h;
-  options.server_microbatch_blocks = 10;
-  auto results = client_->sql(kQuery).load("mem", "blocks", options);
+  auto results = client_->sql(kQuery).load("mem", "blocks", CatchUpOptions(25));
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   auto all = Take(*results, 2);
   ASSERT_EQ(all.size(), 2u);
@@ -168,12 +152,7 @@ TEST_F(LoadDriverTest, UnitEndingAtAWatermarkIsCommittedWhenTheStreamGoesQuiet) 
   Microbatch(messages, R(0, 9));
   Microbatch(messages, R(10, 19));
   Script(HeldOpen(messages));
-  LoadOptions options;
-  options.stream = true;
-  options.batch_size = 1000;
-  options.flush_interval = 1h;
-  options.server_microbatch_blocks = 10;
-  auto results = client_->sql(kQuery).load("mem", "blocks", options);
+  auto results = client_->sql(kQuery).load("mem", "blocks", CatchUpOptions(1000));
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   const auto started = std::chrono::steady_clock::now();
   auto first = results->Next();

@@ -39,7 +39,7 @@
 #include "flight/flight_errors.h"
 #include "flight/protocol_validator.h"
 #include "flight/server_url.h"
-#include "flight/stream_detection.h"
+#include "sql/query_text.h"
 #include "proto/command.h"
 
 namespace amp {
@@ -402,7 +402,7 @@ class Client::Impl {
     }
     result.schema = *schema;
     result.ticket = endpoints.front().ticket.ticket;
-    result.streaming = options.stream.value_or(flight::SqlRequestsStreaming(query));
+    result.streaming = options.stream.value_or(sql::RequestsStreaming(query));
     return result;
   }
 

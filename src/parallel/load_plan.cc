@@ -121,15 +121,6 @@ Result<DurableState> ReadDurableState(LoaderSession& session, const std::string&
   return state;
 }
 
-// The live query restricted to blocks from `min_block` on.
-std::string LiveQueryFrom(const SplitQuery& split, const std::string& block_column,
-                          BlockNumber min_block) {
-  SplitQuery filtered = split;
-  filtered.body = "SELECT * FROM (\n" + split.body + "\n) AS _amp_live WHERE " +
-                  QuoteIdentifier(block_column) + " >= " + std::to_string(min_block);
-  return LiveQuery(filtered);
-}
-
 // Where the catch-up of a hybrid load ends (exclusive), and its hand-off record.
 BlockNumber PlanHandoff(const ParallelConfig& config, const SourceFacts& source,
                         const DurableState& durable, PreparedPlan& prepared) {

@@ -1,11 +1,6 @@
-// Query rewriting for parallel loads: the user's SQL is wrapped, never spliced.
-//
-// SplitSettings() lexes the statement (quoted strings with '' escapes, "quoted
-// identifiers", -- and /* */ comments, parentheses) and separates a top-level trailing
-// `SETTINGS k = v, ...` clause from the body; the `stream` setting is dropped (workers run
-// batch queries; the live stream sets streaming with the amp-stream header), the others
-// are kept and re-attached outside the wrapper. Nothing inside strings, comments, quoted
-// identifiers or subqueries is ever matched as a keyword.
+// Query text of parallel loads: the user's SQL is wrapped through sql::Wrap, never
+// spliced, under the one SETTINGS rule of sql/query_text.h (lifted off the body, `stream`
+// dropped, the others re-attached outside the wrapper).
 //
 //   PartitionQuery(split, "block_num", 100, 200) ==
 //     SELECT * FROM (
@@ -23,38 +18,20 @@
 
 #include "amp/status.h"
 #include "amp/types.h"
+#include "sql/query_text.h"
 
 namespace amp::parallel {
 
-struct QuerySetting {
-  std::string key;    ///< As written (compared case-insensitively).
-  std::string value;  ///< The value's source text, e.g. "true", "'abc'", "1000".
-};
-
-struct SplitQuery {
-  /// The statement without its top-level SETTINGS clause, trailing ';' and surrounding
-  /// whitespace. Comments inside it are kept (a `--` comment is safe: the wrapper puts the
-  /// body on lines of its own).
-  std::string body;
-  /// Settings other than `stream`, in their original order.
-  std::vector<QuerySetting> settings;
-  /// Whether a `stream` setting was present (and removed).
-  bool had_stream_setting = false;
-  /// The `stream` setting's value text when present.
-  std::string stream_value;
-};
-
-/// Splits `sql`. Invalid (naming the problem and its byte offset) for: an empty statement,
-/// more than one statement, unbalanced parentheses, an unterminated string, quoted
-/// identifier or comment, a malformed SETTINGS clause.
-Result<SplitQuery> SplitSettings(std::string_view sql);
+// The SETTINGS split and identifier quoting belong to the client's query-text module;
+// the planner names them here because partitions are their main user.
+using sql::QuerySetting;
+using sql::QuoteIdentifier;
+using sql::SplitQuery;
+using sql::SplitSettings;
 
 /// Invalid when the body cannot be partitioned by wrapping without changing its result:
 /// a top-level LIMIT, OFFSET or FETCH (the limit would apply per partition).
 Status CheckPartitionable(const SplitQuery& query);
-
-/// `name` as a double-quoted SQL identifier ("" doubled inside).
-std::string QuoteIdentifier(std::string_view name);
 
 /// The worker query for blocks [start, end) (see the top of this file).
 std::string PartitionQuery(const SplitQuery& query, std::string_view block_column,
@@ -63,6 +40,11 @@ std::string PartitionQuery(const SplitQuery& query, std::string_view block_colum
 /// The live stream's query of hybrid mode: the body plus the kept settings (streaming is
 /// requested with the amp-stream header, so no `stream` setting is needed).
 std::string LiveQuery(const SplitQuery& query);
+
+/// The live stream's query restricted to blocks from `min_block` on (the hybrid hand-off):
+/// the body wrapped as `_amp_live` with `"<block_column>" >= min_block`.
+std::string LiveQueryFrom(const SplitQuery& query, std::string_view block_column,
+                          BlockNumber min_block);
 
 /// Batch query for hybrid head detection:
 ///   SELECT MAX("<block_column>") AS max_block FROM <table_name>

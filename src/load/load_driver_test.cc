@@ -56,9 +56,7 @@ std::vector<uint64_t> StoredBlocks(MemoryStore& store, const std::string& table)
 
 class LoadDriverTest : public ScriptedServerTest {
  protected:
-  void SetUp() override {
-    ScriptedServerTest::SetUp();
-    if (HasFatalFailure()) return;
+  void SetUpWithServer() override {
     client_ = std::make_unique<Client>(server_->url());
     store_name_ = std::string("driver_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     MemoryStore::Drop(store_name_);

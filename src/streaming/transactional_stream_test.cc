@@ -87,9 +87,7 @@ std::string Describe(const StreamEvent& event) {
 
 class EngineTest : public ScriptedServerTest {
  protected:
-  void SetUp() override {
-    ScriptedServerTest::SetUp();
-    if (HasFatalFailure()) return;
+  void SetUpWithServer() override {
     client_ = std::make_unique<Client>(server_->url());
   }
 

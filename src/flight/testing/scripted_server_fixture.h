@@ -1,6 +1,8 @@
 // A GoogleTest fixture with a scripted Flight server of its own, started before each test:
 //
-//   class EngineTest : public amp::testing::ScriptedServerTest { /* server_ is running */ };
+//   class EngineTest : public amp::testing::ScriptedServerTest {
+//     void SetUpWithServer() override { client_ = std::make_unique<Client>(server_->url()); }
+//   };
 #pragma once
 
 #include <gtest/gtest.h>
@@ -17,7 +19,10 @@ class ScriptedServerTest : public ::testing::Test {
     auto server = ScriptedFlightServer::Start();
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
+    SetUpWithServer();
   }
+  /// The derived fixture's own setup, once server_ runs (clients connect to its url()).
+  virtual void SetUpWithServer() {}
 
   std::unique_ptr<ScriptedFlightServer> server_;
 };

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "audit/row_digest.h"
+#include "sql/query_text.h"
 
 namespace amp {
 namespace {
@@ -27,15 +28,6 @@ constexpr uint64_t kFirstChunkBlocks = 1'000;
 
 Status Fatal(Status status, const std::string& code) {
   return WithErrorInfo(status, ErrorClass::kFatal, kSource, code);
-}
-
-std::string QuoteIdent(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
 }
 
 bool IsBlockType(const arrow::DataType& type) {
@@ -75,16 +67,6 @@ Result<std::string> ResolveBlockColumn(const arrow::Schema& schema, const std::s
                "no-block-column");
 }
 
-// The user's query without trailing blanks and semicolons (a subquery cannot end in ';').
-std::string Trimmed(const std::string& query) {
-  size_t end = query.size();
-  while (end > 0 &&
-         (std::isspace(static_cast<unsigned char>(query[end - 1])) || query[end - 1] == ';')) {
-    --end;
-  }
-  return query.substr(0, end);
-}
-
 struct SourceChunk {
   Digests digests;
   std::optional<BlockNumber> head;  // end of the batch query's ranges
@@ -94,11 +76,14 @@ Result<SourceChunk> ReadSource(const Client& client, const std::string& query,
                                const QueryOptions& query_options,
                                const std::vector<std::string>& columns,
                                const std::string& block_column, const BlockInterval& blocks) {
-  // The newline keeps a trailing `-- comment` of the user's query from eating the ')'.
-  const std::string sql = "SELECT * FROM (" + Trimmed(query) +
-                          "\n) AS _amp_audit WHERE _amp_audit." + QuoteIdent(block_column) +
-                          " BETWEEN " + std::to_string(blocks.start) + " AND " +
-                          std::to_string(std::min(blocks.end, kMaxSqlBlock));
+  // Audit reads in batches, so the query's `stream` setting is dropped with the rest of
+  // the SETTINGS rule of sql/query_text.h.
+  AMP_ASSIGN_OR_RETURN(sql::SplitQuery split, sql::SplitSettings(query));
+  const std::string sql =
+      sql::Wrap(split, "_amp_audit",
+                "_amp_audit." + sql::QuoteIdentifier(block_column) + " BETWEEN " +
+                    std::to_string(blocks.start) + " AND " +
+                    std::to_string(std::min(blocks.end, kMaxSqlBlock)));
   AMP_ASSIGN_OR_RETURN(auto stream, client.Execute(sql, query_options));
   SourceChunk chunk;
   while (true) {

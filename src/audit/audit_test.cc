@@ -256,6 +256,17 @@ TEST_F(AuditTest, QueryTextIsWrappedNotEdited) {
   EXPECT_TRUE(streaming->ok()) << streaming->ToString();
 }
 
+TEST_F(AuditTest, SettingsAreLiftedOutOfTheWrapperAsForPartitions) {
+  // The SETTINGS rule of sql/query_text.h: the clause (and whatever follows the ';') never
+  // lands inside the `_amp_audit` subquery, where a ';' would end the statement early.
+  auto report = Audit(*client_,
+                      std::string(kQuery) + " SETTINGS stream = true, batch_rows = 100; -- done\n",
+                      loader_, "logs", {});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok()) << report->ToString();
+  EXPECT_EQ(report->rows_source, kHistory * kLogsPerBlock);
+}
+
 TEST_F(AuditTest, ErrorsSayWhatIsWrong) {
   auto no_block = Audit(*client_, "SELECT log_index, data FROM eth_firehose.logs", loader_,
                         "logs", {});

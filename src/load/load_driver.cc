@@ -3,7 +3,6 @@
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -11,12 +10,11 @@
 #include <mutex>
 #include <thread>
 
-
 #include "amp/stream.h"
-#include "flight/stream_detection.h"
 #include "load/flush_policy.h"
 #include "load/job_validation.h"
 #include "load/unit_writer.h"
+#include "sql/query_text.h"
 
 namespace amp::streaming {
 namespace {
@@ -194,7 +192,7 @@ class Driver {
   Status Setup() {
     const Loader& loader = *job_.loader;
     const auto& caps = loader.capabilities();
-    streaming_ = options_.stream.value_or(flight::SqlRequestsStreaming(job_.query));
+    streaming_ = options_.stream.value_or(sql::RequestsStreaming(job_.query));
     stream_id_ = options_.stream_id.empty() ? MakeStreamId(job_.query, job_.table) : options_.stream_id;
     policy_ = load::FlushPolicy(load::FlushLimits::From(options_), streaming_);
     AMP_RETURN_NOT_OK(load::ValidateJob(loader, options_, "load"));
@@ -210,7 +208,7 @@ class Driver {
       return info.status();
     }));
     AMP_ASSIGN_OR_RETURN(block_column_, ResolveBlockColumn(*schema, options_.block_column));
-    // Every session of the load coalesces tiny batches (streaming/batch_coalescer.h):
+    // Every session of the load coalesces tiny batches (load/batch_coalescer.h):
     // ampd's one-row messages reach the loader as large batches, within the same units.
     writer_.emplace(load::UnitWriter::Options{
         .loader = job_.loader, .table = job_.table, .rows_carry_blocks = !block_column_.empty()});

@@ -83,6 +83,11 @@ struct ParallelConfig {
   int num_workers = 4;
   /// The Amp source table the query reads, e.g. "eth_firehose.blocks". Hybrid mode finds
   /// the head with a batch query on it. Required.
+  ///
+  /// table_name and blocks_table are raw SQL text, spliced after FROM as written (so a
+  /// dataset qualifier or a quoted name such as "\"_/x@1.0.0\".logs" works): the user
+  /// writes the SQL of the load anyway. They are refused when they hold ';' or a comment,
+  /// or do not lex (sql::TableRef); nothing more is checked before the server sees them.
   std::string table_name;
   /// The UInt64 block-number column of the query's result that partitions are cut on.
   std::string block_column = "block_num";
@@ -113,6 +118,9 @@ struct ParallelConfig {
 
   /// OK, or Invalid naming the offending field and value.
   Status Validate() const;
+  /// Validate(), with the offending field's name ("num_workers", "retry.jitter", ...) in
+  /// `*field` when it fails, for callers that map fields to their own names.
+  Status Validate(std::string* field) const;
 };
 
 /// One partition of a plan: blocks [start, end).

@@ -11,7 +11,11 @@ namespace {
 constexpr int kMaxWorkers = 256;
 constexpr uint64_t kMaxReorgBuffer = 1'000'000;
 
-Status FieldError(std::string_view field, const std::string& value, std::string_view rule) {
+// The field goes to the caller as data as well, so a front end can name its own flag for
+// it without parsing the message.
+Status FieldError(std::string* field_out, std::string_view field, const std::string& value,
+                  std::string_view rule) {
+  *field_out = std::string(field);
   return Status::Invalid("ParallelConfig.", field, " = ", value, ": ", rule);
 }
 
@@ -49,64 +53,69 @@ std::string Statement(const std::string& query) {
 }  // namespace
 
 Status ParallelConfig::Validate() const {
+  std::string field;
+  return Validate(&field);
+}
+
+Status ParallelConfig::Validate(std::string* field) const {
   if (num_workers < 1 || num_workers > kMaxWorkers) {
-    return FieldError("num_workers", std::to_string(num_workers),
+    return FieldError(field, "num_workers", std::to_string(num_workers),
                       "must be between 1 and " + std::to_string(kMaxWorkers));
   }
   if (table_name.empty()) {
-    return FieldError("table_name", "''",
+    return FieldError(field, "table_name", "''",
                       "is required: the Amp source table the query reads, e.g. "
                       "'eth_firehose.blocks'");
   }
   if (table_name.find(';') != std::string::npos) {
-    return FieldError("table_name", Quoted(table_name), "must be a table name, not SQL with ';'");
+    return FieldError(field, "table_name", Quoted(table_name), "must be a table name, not SQL with ';'");
   }
   if (block_column.empty()) {
-    return FieldError("block_column", "''",
+    return FieldError(field, "block_column", "''",
                       "is required: the block-number column partitions are cut on, e.g. "
                       "'block_num'");
   }
   if (max_block.has_value() && min_block.value_or(0) >= *max_block) {
-    return FieldError("max_block", std::to_string(*max_block),
+    return FieldError(field, "max_block", std::to_string(*max_block),
                       "must be greater than min_block (" + std::to_string(min_block.value_or(0)) +
                           "): the range [min_block, max_block) would be empty");
   }
   if (partition_size.has_value() && *partition_size < 1) {
-    return FieldError("partition_size", std::to_string(*partition_size),
+    return FieldError(field, "partition_size", std::to_string(*partition_size),
                       "must be at least 1 block (leave it unset for (max - min) / num_workers)");
   }
   if (batch_size < 1) {
-    return FieldError("batch_size", std::to_string(batch_size), "must be at least 1 row");
+    return FieldError(field, "batch_size", std::to_string(batch_size), "must be at least 1 row");
   }
   if (reorg_buffer > kMaxReorgBuffer) {
-    return FieldError("reorg_buffer", std::to_string(reorg_buffer),
+    return FieldError(field, "reorg_buffer", std::to_string(reorg_buffer),
                       "must be at most " + std::to_string(kMaxReorgBuffer) + " blocks");
   }
   if (blocks_table.find(';') != std::string::npos) {
-    return FieldError("blocks_table", Quoted(blocks_table),
+    return FieldError(field, "blocks_table", Quoted(blocks_table),
                       "must be a table name, not SQL with ';'");
   }
   if (retry.has_value()) {
     const RetryOptions& r = *retry;
     if (r.max_attempts < 1) {
-      return FieldError("retry.max_attempts", std::to_string(r.max_attempts),
+      return FieldError(field, "retry.max_attempts", std::to_string(r.max_attempts),
                         "must be at least 1");
     }
     if (r.initial_backoff.count() < 0) {
-      return FieldError("retry.initial_backoff",
+      return FieldError(field, "retry.initial_backoff",
                         std::to_string(r.initial_backoff.count()) + "ms", "must not be negative");
     }
     if (r.max_backoff < r.initial_backoff) {
-      return FieldError("retry.max_backoff", std::to_string(r.max_backoff.count()) + "ms",
+      return FieldError(field, "retry.max_backoff", std::to_string(r.max_backoff.count()) + "ms",
                         "must be at least retry.initial_backoff (" +
                             std::to_string(r.initial_backoff.count()) + "ms)");
     }
     if (!std::isfinite(r.multiplier) || r.multiplier < 1.0) {
-      return FieldError("retry.multiplier", Number(r.multiplier),
+      return FieldError(field, "retry.multiplier", Number(r.multiplier),
                         "must be a finite number >= 1");
     }
     if (!(r.jitter >= 0.0 && r.jitter <= 1.0)) {
-      return FieldError("retry.jitter", Number(r.jitter), "must be in [0, 1]");
+      return FieldError(field, "retry.jitter", Number(r.jitter), "must be in [0, 1]");
     }
   }
   return Status::OK();

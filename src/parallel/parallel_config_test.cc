@@ -24,6 +24,19 @@ std::string ErrorOf(const ParallelConfig& c) {
   return st.message();
 }
 
+TEST(ParallelConfig, TheOffendingFieldIsNamedAsData) {
+  ParallelConfig c = Valid();
+  c.num_workers = 0;
+  std::string field;
+  EXPECT_TRUE(c.Validate(&field).IsInvalid());
+  EXPECT_EQ(field, "num_workers");
+  c = Valid();
+  c.retry = RetryOptions{};
+  c.retry->jitter = 2;
+  EXPECT_TRUE(c.Validate(&field).IsInvalid());
+  EXPECT_EQ(field, "retry.jitter");
+}
+
 TEST(ParallelConfig, DefaultsWithTableAreValid) {
   ParallelConfig c;
   c.table_name = "eth_firehose.logs";

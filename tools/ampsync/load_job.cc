@@ -246,17 +246,16 @@ Result<LoadOptions> BuildLoadOptions(const LoadJob& job, const FieldNamer& name)
   if (job.batch_size) config.batch_size = *job.batch_size;
   if (p.reorg_buffer) config.reorg_buffer = *p.reorg_buffer;
   config.stop_on_error = p.stop_on_error;
-  if (Status st = config.Validate(); !st.ok()) {
-    // Name the flag or key behind the ParallelConfig field the message starts with.
+  std::string invalid_field;
+  if (Status st = config.Validate(&invalid_field); !st.ok()) {
+    // Name the flag or key behind the ParallelConfig field.
     static const std::pair<const char*, const char*> kFields[] = {
         {"num_workers", "workers"},         {"table_name", "source_table"},
         {"block_column", "block_column"},   {"min_block", "from_block"},
         {"max_block", "to_block"},          {"partition_size", "partition_size"},
         {"batch_size", "batch_size"},       {"reorg_buffer", "reorg_buffer"}};
     for (const auto& [config_field, field] : kFields) {
-      if (st.message().rfind(std::string("ParallelConfig.") + config_field + " ", 0) == 0) {
-        return usage(field, st.message());
-      }
+      if (invalid_field == config_field) return usage(field, st.message());
     }
     return UsageError(Status::Invalid("invalid parallel options: ", st.message()));
   }

@@ -111,7 +111,7 @@ struct AuditReport {
 Result<AuditReport> Audit(const Client& client, const std::string& query, Loader& loader,
                           const std::string& table, const AuditOptions& options = {});
 
-/// The same, creating the loader from `destination` (LoaderRegistry::Builtin()).
+/// The same, creating the loader from `destination` (BuiltinLoaders()).
 Result<AuditReport> Audit(const Client& client, const std::string& query,
                           const ConnectionSpec& destination, const std::string& table,
                           const AuditOptions& options = {});

@@ -16,6 +16,9 @@
 //     ... item->batch, item->metadata.ranges, item->metadata.ranges_complete ...
 //   }
 //
+// The transport only: it knows no destinations. Loading into one is amp/load.h (amp::Load,
+// and amp::Session, whose sql(q).load(...) is amp-python's spelling).
+//
 // Thread-safety: a Client may be shared by threads; each call opens its own RPCs.
 // A BatchStream is used by one thread at a time; Cancel() may be called from any thread.
 // Errors: every call returns a Status carrying an amp::ErrorInfo (source "flight") whose
@@ -30,7 +33,6 @@
 #include <stop_token>
 #include <string>
 
-#include "amp/load.h"
 #include "amp/status.h"
 #include "amp/types.h"
 
@@ -127,20 +129,6 @@ class QueryBuilder {
   Result<std::shared_ptr<arrow::Table>> to_arrow(const QueryOptions& options = {}) const;
   /// Opens the query as a stream of batches with their metadata.
   Result<std::unique_ptr<BatchStream>> stream(const QueryOptions& options = {}) const;
-  /// Loads the query's rows into `table` of `connection` (a name given to
-  /// Client::configure_connection, or a connection URI) on a background thread; see
-  /// amp/load.h. Errors here are configuration errors (unknown connection, invalid options,
-  /// loader creation); everything later is reported by the results. The client must
-  /// outlive the returned LoadResults (the load runs on a thread that uses it).
-  Result<LoadResults> load(const std::string& connection, const std::string& table,
-                           const LoadOptions& options = {}) const;
-
-  /// The plan a load with `options.parallel` would run (`ampsync load --dry-run`): the
-  /// partitions with their rewritten queries, blocks an earlier run already loaded (read
-  /// from the destination, which is not changed), and in hybrid mode the detected head and
-  /// hand-off point. Reads from the server but writes nothing.
-  Result<ParallelPlan> plan_parallel(const std::string& connection, const std::string& table,
-                                     const LoadOptions& options) const;
   const std::string& query() const { return query_; }
 
  private:
@@ -166,18 +154,6 @@ class Client {
 
   QueryBuilder sql(std::string query) const { return QueryBuilder(*this, std::move(query)); }
 
-  /// Names a destination for QueryBuilder::load(): a loader and its options, validated
-  /// now against the loader's option table (unknown key -> Invalid listing the valid
-  /// ones). Values "env:NAME" are read from the environment at each load, so secrets
-  /// are neither stored in the client nor written anywhere. Replaces an earlier entry.
-  Status configure_connection(const std::string& name, const std::string& loader,
-                              const LoaderConfig& config);
-  /// The same from a URI: "postgresql://user@host:5432/db", "memory://name".
-  Status configure_connection(const std::string& name, const std::string& uri);
-  /// The connection named `name` (KeyError listing the configured ones), or the parsed
-  /// URI when `name` contains "://".
-  Result<ConnectionSpec> connection(const std::string& name) const;
-
   /// GetFlightInfo: the schema and whether the server runs the query as a stream.
   struct QueryInfo {
     std::shared_ptr<arrow::Schema> schema;
@@ -190,13 +166,10 @@ class Client {
                                                const QueryOptions& options = {}) const;
 
   class Impl;
-  class Connections;
 
  private:
   std::string url_;
   std::unique_ptr<Impl> impl_;
-  /// Named connections (src/facade/load.cc); created by the first configure_connection.
-  std::shared_ptr<Connections> connections_;
 };
 
 }  // namespace amp

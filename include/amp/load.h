@@ -1,150 +1,64 @@
 // File: amp/load.h
 //
-// Loading query results into a destination: the options of a load, the LoadResult of each
-// committed unit of work, the lazily produced range of results, and named connections.
+// Loading query results into a destination: the composition layer over the transport
+// (amp/client.h), the load engine and the loaders (amp/loader.h). Three ways in, each a
+// thin layer over the one below:
 //
-//   amp::Client client("grpc://localhost:1602");
-//   AMP_RETURN_NOT_OK(client.configure_connection("my_pg", "postgresql://me@db:5432/chain"));
+//   // 1. A loader the caller built (no registry involved):
+//   auto loader = std::make_shared<MyLoader>(...);
 //   AMP_ASSIGN_OR_RETURN(auto results,
-//       client.sql("SELECT * FROM eth_firehose.blocks").load("my_pg", "blocks",
-//                                                            {.stream = true}));
+//       amp::Load(client, "SELECT * FROM eth_firehose.blocks", loader, "blocks", {}));
+//
+//   // 2. Named connections and URIs resolved through a registry (default: the built-in
+//   //    loaders, amp/builtin_loaders.h):
+//   amp::Connections connections;
+//   AMP_RETURN_NOT_OK(connections.Configure("my_pg", "postgresql://me@db:5432/chain"));
+//   AMP_ASSIGN_OR_RETURN(auto loader, connections.CreateLoader("my_pg"));
+//
+//   // 3. amp-python's spelling, `client.sql(q).load(connection, table, options)`: a Session
+//   //    owns a Client and its Connections.
+//   amp::Session session("grpc://localhost:1602");
+//   AMP_RETURN_NOT_OK(session.configure_connection("my_pg", "postgresql://me@db:5432/chain"));
+//   AMP_ASSIGN_OR_RETURN(auto results,
+//       session.sql("SELECT * FROM eth_firehose.blocks").load("my_pg", "blocks",
+//                                                             {.stream = true}));
 //   for (const amp::LoadResult& r : results) {
 //     std::cout << r.ToString() << "\n";       // one per committed unit, one per reorg
 //     if (!r.success) break;                    // the last result of a failed load
 //   }
 //
-// How a load runs (src/load/load_driver.h has the details):
+// How a load runs (src/load/load_driver.h has the details; the commit cadence and every
+// LoadResult::metadata key are in amp/load_options.h):
 //   - the destination table is created from the query's GetFlightInfo schema before any
 //     data flows (Loader::EnsureTable); kOverwrite empties it once per load;
 //   - a streaming load resumes after the destination's committed checkpoint (amp-resume),
 //     follows the chain head, undoes reorged blocks, and commits undo + rows + checkpoint as
 //     one unit of work (exactly-once with an atomic loader such as PostgreSQL);
 //   - a batch load (stream = false) loads the whole result in one unit, committed with a
-//     checkpoint that marks completion, and then the range ends.
+//     checkpoint that marks completion, and then the range ends;
+//   - with LoadOptions::parallel, a parallel backfill or hybrid load (amp/parallel.h).
 //
-// Commit cadence of a streaming load: a unit ends at a microbatch boundary (a watermark)
-// when any of these holds, else it keeps growing:
-//   - it holds >= batch_size rows or >= flush_bytes bytes (catch-up);
-//   - the microbatch was "live": one block, or shorter than the longest microbatch seen
-//     so far (the first one: shorter than server_microbatch_blocks); the server cuts
-//     microbatches short only at the chain head;
-//   - it holds an undo (reorg), or the stream reconnected since the last commit;
-//   - flush_interval has passed since the unit began;
-//   - no further event arrived within min(flush_interval, 200 ms) (the stream went quiet,
-//     e.g. a catch-up ending exactly on a full microbatch at a halted head: phase "idle");
-//   - a stop was requested.
-// The stream is read ahead on a reader thread through a queue of a few events, so reading
-// overlaps writing; the queue bounds the memory this takes.
-//
-// LoadResult::metadata keys (all values are text):
-//   operation       "load" (a committed unit), "reorg" (an undo inside the next unit, which
-//                   is reported right after that unit committed), "error" (the final result
-//                   of a failed load)
-//   phase           why the unit was committed: "catchup" (size), "live", "reorg",
-//                   "reconnect", "interval", "batch" (a batch load), "stop", "idle" (quiet stream)
-//   block_range     blocks the unit's rows came from, e.g. "mainnet[0..=99]" (load)
-//   batches         record batches appended in the unit
-//   microbatches    microbatches (watermarks) completed in the unit
-//   transaction_id  the stream engine's id of the unit's last event (load) or of the undo
-//   cursor          the committed resume cursor, JSON (load)
-//   reconnects      reconnections of the stream so far in this load
-//   reorgs          reorgs committed so far in this load
-//   stream_id       the checkpoint key (MakeStreamId of query and table)
-//   start_cursor    the cursor the load resumed after, JSON ("{}": from the start)
-//   mode            append | overwrite | upsert
-//   cause           "reorg" (reorg results)
-//   invalidation_count  number of invalidation_ranges (reorg results)
-//   error_class     retry-call | retry-commit | reconnect | fatal (error results)
+// Thread-safety: Connections and Session may be shared by threads (a Session's
+// connections are guarded by its own lock). A LoadResults is used by one thread, except
+// Stop().
 #pragma once
 
-#include <chrono>
 #include <cstddef>
-#include <cstdint>
-#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
-#include <stop_token>
 #include <string>
-#include <vector>
 
+#include "amp/builtin_loaders.h"
+#include "amp/client.h"
+#include "amp/load_options.h"
 #include "amp/loader.h"
 #include "amp/parallel.h"
-#include "amp/retry.h"
 #include "amp/status.h"
-#include "amp/types.h"
 
 namespace amp {
-
-/// \brief Options of QueryBuilder::load().
-struct LoadOptions {
-  /// Run the query as a stream (amp-stream header; the SQL is never modified). Unset: the
-  /// SQL decides (a top-level `SETTINGS stream = true`).
-  std::optional<bool> stream;
-  LoadMode mode = LoadMode::kAppend;
-  /// Upsert key columns (kUpsert).
-  std::vector<std::string> key_columns;
-  /// The UInt64 column holding each row's block number. Unset: `_block_num`, else
-  /// `block_num`, when the schema has one of type UInt64. "" : rows carry no block number
-  /// (they are tagged with their microbatch's range, and a reorg inside a multi-block
-  /// microbatch reloads that whole microbatch).
-  std::optional<std::string> block_column;
-  /// The server's microbatch size (Amp's server_microbatch_max_interval, 1000 by
-  /// default): before any microbatch has been seen, a shorter one counts as live.
-  uint64_t server_microbatch_blocks = 1000;
-  /// Catch-up flush thresholds (see the cadence above).
-  int64_t batch_size = 100'000;
-  int64_t flush_bytes = 64LL << 20;
-  std::chrono::milliseconds flush_interval{2'000};
-  /// Resume after the destination's committed checkpoint (ignored for kOverwrite, which
-  /// starts over, and for batch loads).
-  bool resume = true;
-  /// Checkpoint key; empty: MakeStreamId(query, table).
-  std::string stream_id;
-  /// Microbatch ranges kept for reorg handling: those ending within this many blocks of
-  /// the newest. Reorgs deeper than this on a table without a block column fail the load.
-  uint64_t retention_blocks = 128;
-  RetryOptions retry;
-  /// Streaming: how long to wait for data when the server has nothing synced for the query
-  /// (ampd then answers with an empty completion and ends the stream; the load polls with
-  /// backoff, which is never counted as a failure). Unset: forever. When it runs out the
-  /// load fails with class kRetryCall (code NO_DATA).
-  std::optional<std::chrono::milliseconds> wait_for_data;
-  /// Called from the load's threads with what a streaming load is waiting for (data on an
-  /// unsynced table, a server behind the checkpoint), and with "" when the wait is over.
-  /// Must not block. Parallel loads report it in ParallelProgress::waiting as well.
-  std::function<void(const std::string& waiting)> on_wait;
-  /// Results produced but not yet consumed before the load waits for the consumer.
-  size_t result_queue_capacity = 64;
-  /// Requesting a stop ends the load after the in-flight commit (see LoadResults::Stop).
-  std::stop_token stop_token;
-  /// Set: a parallel backfill (max_block set) or a parallel catch-up handed over to a live
-  /// stream (max_block unset, "hybrid"); see amp/parallel.h. batch_size, mode, key_columns,
-  /// retry and stop_token apply to it too; `stream` must not be false.
-  std::optional<ParallelConfig> parallel;
-};
-
-/// \brief The outcome of one committed unit of work, one reorg, or the failure that ended
-/// a load. Field names follow amp-python's LoadResult.
-struct LoadResult {
-  bool success = true;
-  int64_t rows_loaded = 0;
-  std::chrono::duration<double> duration{0};  ///< Seconds from the unit's first event to its commit.
-  double ops_per_second = 0;                  ///< rows_loaded / duration.
-  std::string table_name;
-  std::string loader_type;
-  std::string error;  ///< Empty on success.
-  Status status;      ///< The error as a Status (with its ErrorInfo); OK on success.
-  std::map<std::string, std::string> metadata;  ///< Keys: see the top of this file.
-  bool is_reorg = false;
-  /// Reorg results: the invalidated blocks (network, start, end; hashes are zero).
-  std::vector<BlockRange> invalidation_ranges;
-
-  /// "Loaded N rows to T in X.XXs", "Reorg detected: N ranges invalidated (...)" or
-  /// "Failed to load to T: <error>".
-  std::string ToString() const;
-};
 
 /// \brief The results of a running load, produced lazily by a background thread.
 ///
@@ -199,6 +113,23 @@ class LoadResults {
   std::shared_ptr<Impl> impl_;
 };
 
+/// Starts loading `query`'s rows into `table` of `loader` on a background thread. Errors
+/// here are configuration errors (no table name, an unusable client, invalid parallel
+/// options); everything later is reported by the results. A parallel load first asks the
+/// loader for one session per worker plus one (Loader::ReserveSessions). `client` must
+/// outlive the returned LoadResults (the load runs on a thread that uses it); the loader
+/// is shared with that thread.
+Result<LoadResults> Load(const Client& client, std::string query, std::shared_ptr<Loader> loader,
+                         std::string table, LoadOptions options = {});
+
+/// The plan a load with `options.parallel` would run (`ampsync load --dry-run`): the
+/// partitions with their rewritten queries, blocks an earlier run already loaded (read
+/// from the destination, which is not changed), and in hybrid mode the detected head and
+/// hand-off point. Reads from the server but writes nothing.
+Result<ParallelPlan> PlanParallel(const Client& client, std::string query,
+                                  std::shared_ptr<Loader> loader, std::string table,
+                                  const LoadOptions& options);
+
 /// \brief A named connection: which loader and its options.
 struct ConnectionSpec {
   std::string loader;   ///< A LoaderRegistry name, e.g. "postgresql", "memory".
@@ -211,6 +142,97 @@ struct ConnectionSpec {
 /// the leading '/', query parameters by name) gives the options. `memory://name` gives
 /// {name}. Unknown scheme -> Invalid listing the known ones.
 Result<ConnectionSpec> ParseConnectionUri(const std::string& uri,
-                                          const LoaderRegistry& registry = LoaderRegistry::Builtin());
+                                          const LoaderRegistry& registry = BuiltinLoaders());
+
+/// \brief Named connections: destinations by name, resolved to loaders through one
+/// registry (the built-in loaders unless the caller gives its own, which must outlive
+/// this object). Thread-safe: the table has its own lock.
+class Connections {
+ public:
+  explicit Connections(const LoaderRegistry& registry = BuiltinLoaders());
+  Connections(const Connections&) = delete;
+  Connections& operator=(const Connections&) = delete;
+
+  const LoaderRegistry& registry() const { return registry_; }
+
+  /// Names a destination: a loader and its options, validated now against the loader's
+  /// option table (unknown key -> Invalid listing the valid ones). Values "env:NAME" are
+  /// read from the environment at each CreateLoader, so secrets are neither stored here nor
+  /// written anywhere. Replaces an earlier entry.
+  Status Configure(const std::string& name, const std::string& loader, const LoaderConfig& config);
+  /// The same from a URI: "postgresql://user@host:5432/db", "memory://name".
+  Status Configure(const std::string& name, const std::string& uri);
+  /// The connection named `name` (KeyError listing the configured ones), or the parsed
+  /// URI when `name` contains "://".
+  Result<ConnectionSpec> Get(const std::string& name) const;
+  /// A new loader for Get(name), its "env:" values resolved now.
+  Result<std::shared_ptr<Loader>> CreateLoader(const std::string& name) const;
+
+ private:
+  const LoaderRegistry& registry_;
+  mutable std::mutex mu_;
+  std::map<std::string, ConnectionSpec> specs_;  // guarded by mu_
+};
+
+class Session;
+
+/// \brief A query bound to a session: the transport's schema/to_arrow/stream, plus load
+/// and plan_parallel into a named connection or a connection URI.
+class SessionQuery {
+ public:
+  SessionQuery(const Session& session, std::string query)
+      : session_(session), query_(std::move(query)) {}
+
+  Result<std::shared_ptr<arrow::Schema>> schema(const QueryOptions& options = {}) const;
+  Result<std::shared_ptr<arrow::Table>> to_arrow(const QueryOptions& options = {}) const;
+  Result<std::unique_ptr<BatchStream>> stream(const QueryOptions& options = {}) const;
+  /// amp::Load into `table` of `connection` (a name given to configure_connection, or a
+  /// connection URI). The session must outlive the returned LoadResults.
+  Result<LoadResults> load(const std::string& connection, const std::string& table,
+                           const LoadOptions& options = {}) const;
+  /// amp::PlanParallel for `connection` (`ampsync load --dry-run`).
+  Result<ParallelPlan> plan_parallel(const std::string& connection, const std::string& table,
+                                     const LoadOptions& options) const;
+  const std::string& query() const { return query_; }
+
+ private:
+  const Session& session_;
+  std::string query_;
+};
+
+/// \brief A client and its named connections: amp-python's `Client`, whose
+/// `sql(q).load(connection, table, options)` the guide (docs/parallel-streaming.md) uses.
+/// The transport (amp::Client) knows no destinations; this is where the two meet.
+class Session {
+ public:
+  explicit Session(std::string url, ClientOptions options = {},
+                   const LoaderRegistry& registry = BuiltinLoaders())
+      : client_(std::move(url), std::move(options)), connections_(registry) {}
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const Client& client() const { return client_; }
+  Connections& connections() { return connections_; }
+  const Connections& connections() const { return connections_; }
+  /// As Client::status().
+  const Status& status() const { return client_.status(); }
+
+  SessionQuery sql(std::string query) const { return SessionQuery(*this, std::move(query)); }
+
+  /// Connections::Configure.
+  Status configure_connection(const std::string& name, const std::string& loader,
+                              const LoaderConfig& config) {
+    return connections_.Configure(name, loader, config);
+  }
+  Status configure_connection(const std::string& name, const std::string& uri) {
+    return connections_.Configure(name, uri);
+  }
+  /// Connections::Get.
+  Result<ConnectionSpec> connection(const std::string& name) const { return connections_.Get(name); }
+
+ private:
+  Client client_;
+  Connections connections_;
+};
 
 }  // namespace amp

@@ -8,7 +8,7 @@
 // one unit become visible together or not at all, which is what makes a crash at any
 // instant lose and duplicate nothing after restart.
 //
-//   AMP_ASSIGN_OR_RETURN(auto loader, LoaderRegistry::Builtin().Create("postgresql", config));
+//   AMP_ASSIGN_OR_RETURN(auto loader, BuiltinLoaders().Create("postgresql", config));  // or your own
 //   AMP_RETURN_NOT_OK(loader->EnsureTable(spec));
 //   AMP_ASSIGN_OR_RETURN(auto session, loader->OpenSession());
 //   AMP_RETURN_NOT_OK(session->Begin());
@@ -126,6 +126,12 @@ class Loader {
   /// Empties a table (kOverwrite, once per load) and forgets its stream checkpoints.
   virtual Status Truncate(const std::string& table) = 0;
   virtual Result<std::unique_ptr<LoaderSession>> OpenSession() = 0;
+  /// The caller will hold up to `sessions` sessions at once (a parallel load: one per
+  /// worker plus one for the live stream). Returns how many this loader can hold at once
+  /// from now on: a loader with a pool it sized by default grows it; one whose size the
+  /// user configured keeps it (the caller then warns that workers will wait). The
+  /// default: sessions are unbounded.
+  virtual int ReserveSessions(int sessions) { return sessions; }
 
   /// Reads rows back (for `ampsync audit`): the rows of table `spec.name` whose block span
   /// intersects `blocks`, with the columns of `spec.schema` in its Arrow types (the
@@ -185,8 +191,9 @@ struct OptionSpec {
 /// loader is created (LoaderRegistry::Create), so secrets need not be written anywhere.
 using LoaderConfig = std::map<std::string, std::string>;
 
-/// Built-in loaders by name. Registration is explicit (RegisterBuiltinLoaders), never by
-/// static initialisers.
+/// Loaders by name, each with its option table and URI schemes. Registration is explicit,
+/// never by static initialisers: the built-in list is amp/builtin_loaders.h, and a caller
+/// may build a registry of its own loaders.
 class LoaderRegistry {
  public:
   using Factory = std::function<Result<std::unique_ptr<Loader>>(const LoaderConfig&)>;
@@ -203,9 +210,6 @@ class LoaderRegistry {
     /// user, password, host, port, dbname (the path), and every query parameter as is.
     UriParser from_uri;
   };
-
-  /// The registry with every built-in loader.
-  static const LoaderRegistry& Builtin();
 
   /// Adds `entry`, replacing an entry of the same name.
   void Register(Entry entry);
@@ -226,9 +230,6 @@ class LoaderRegistry {
  private:
   std::vector<Entry> entries_;
 };
-
-/// Registers every built-in loader into `registry`.
-void RegisterBuiltinLoaders(LoaderRegistry& registry);
 
 /// Parses an option value of type kBool: true/false/1/0/yes/no/on/off (any case).
 Result<bool> ParseBoolOption(const std::string& value);

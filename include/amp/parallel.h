@@ -1,12 +1,13 @@
 // File: amp/parallel.h
 //
 // Parallel backfill and hybrid mode: the seed's ParallelConfig (amp-python's
-// parallel-streaming guide), for QueryBuilder::load() and `ampsync load --workers N`.
+// parallel-streaming guide), for amp::Load / SessionQuery::load() (amp/load.h) and
+// `ampsync load --workers N`.
 //
 //   amp::ParallelConfig parallel{.num_workers = 4, .table_name = "eth_firehose.blocks",
 //                                .min_block = 0, .max_block = 1'000'000};
 //   AMP_ASSIGN_OR_RETURN(auto results,
-//       client.sql("SELECT * FROM eth_firehose.blocks")
+//       session.sql("SELECT * FROM eth_firehose.blocks")
 //           .load("my_postgres", "blocks", {.stream = true, .parallel = parallel}));
 //   for (const amp::LoadResult& r : results) { ... }  // one per partition, then live units
 //
@@ -41,7 +42,7 @@
 //   worker          0-based worker that ran it
 //   parallel_phase  "backfill" (max_block set) or "catchup" (hybrid)
 //   attempts        1 + retries after retryable failures
-// Live results of hybrid mode are the streaming results of amp/load.h, with
+// Live results of hybrid mode are the streaming results of amp/load_options.h, with
 // parallel_phase = "live" and handoff_block = X (the block the live stream resumed after). A failed partition yields success = false with the error; the
 // others continue unless stop_on_error.
 #pragma once
@@ -131,7 +132,8 @@ struct PartitionPlan {
   std::string query;    ///< The rewritten query the worker runs.
 };
 
-/// \brief What a parallel load will do; QueryBuilder::plan_parallel() (`--dry-run`).
+/// \brief What a parallel load will do; amp::PlanParallel / SessionQuery::plan_parallel()
+/// (`--dry-run`).
 struct ParallelPlan {
   std::string job_id;        ///< Checkpoint key prefix (MakeStreamId of query and table).
   bool hybrid = false;

@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "amp/builtin_loaders.h"
 #include "audit/row_digest.h"
 #include "sql/query_text.h"
 
@@ -301,7 +302,7 @@ Result<AuditReport> Audit(const Client& client, const std::string& query,
                           const ConnectionSpec& destination, const std::string& table,
                           const AuditOptions& options) {
   AMP_ASSIGN_OR_RETURN(std::unique_ptr<Loader> loader,
-                       LoaderRegistry::Builtin().Create(destination.loader, destination.config));
+                       BuiltinLoaders().Create(destination.loader, destination.config));
   return Audit(client, query, *loader, table, options);
 }
 

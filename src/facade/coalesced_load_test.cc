@@ -1,8 +1,8 @@
-// Tiny batches coalesced (streaming/batch_coalescer.h): the wrapper against a recording
+// Tiny batches coalesced (load/batch_coalescer.h): the wrapper against a recording
 // session (what reaches the loader, in which order, with which block spans), then whole
 // loads of one-row messages, as ampd sends them, through the load driver into Delta Lake:
 // one Parquet file per unit, not per message.
-#include "streaming/batch_coalescer.h"
+#include "load/batch_coalescer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -237,8 +237,8 @@ TEST_P(OneRowMessagesTest, DeltaWritesOneParquetFilePerUnitNotPerMessage) {
     response.messages.push_back(ScriptedMessage::Make(BlockNumBatch({}), BatchMetadata{{range}, true}));
   }
   server_->SetHandler([&](const std::string&, const RecordedCall&) { return response; });
-  Client client(server_->url());
-  ASSERT_TRUE(client.configure_connection("lake", "delta://" + root_.string()).ok());
+  Session session(server_->url());
+  ASSERT_TRUE(session.configure_connection("lake", "delta://" + root_.string()).ok());
   LoadOptions options;
   options.stream = true;
   options.mode = GetParam();
@@ -246,7 +246,7 @@ TEST_P(OneRowMessagesTest, DeltaWritesOneParquetFilePerUnitNotPerMessage) {
   options.batch_size = 1'000'000;  // one catch-up unit until the stream goes quiet
   options.flush_interval = 1h;
   options.server_microbatch_blocks = kBlocks;
-  auto results = client.sql("SELECT block_num FROM eth_firehose.blocks").load("lake", "blocks", options);
+  auto results = session.sql("SELECT block_num FROM eth_firehose.blocks").load("lake", "blocks", options);
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   int64_t rows = 0;
   int units = 0;

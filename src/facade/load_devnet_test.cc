@@ -1,4 +1,4 @@
-// End to end: client.sql(q).load(...) from an in-process devnet into the memory loader,
+// End to end: session.sql(q).load(...) from an in-process devnet into the memory loader,
 // through reorgs (on demand and scheduled), dropped streams, failing calls, failing
 // commits and restarts. Every test ends by comparing the destination table with the
 // devnet's oracle (DevnetServer::CanonicalRows) for the blocks the committed checkpoint
@@ -110,7 +110,7 @@ class LoadDevnetTest : public testing::DevnetMemoryTest {
 
   std::unique_ptr<Collector> Load(const std::string& query, LoadOptions options,
                                   const std::string& connection = "dest") {
-    auto results = client_->sql(query).load(connection, "logs", options);
+    auto results = session_->sql(query).load(connection, "logs", options);
     EXPECT_TRUE(results.ok()) << results.status().ToString();
     if (!results.ok()) return nullptr;
     return std::make_unique<Collector>(std::move(*results));
@@ -319,7 +319,7 @@ TEST_F(LoadDevnetTest, DroppedStreamsAndFailingCallsReconnectFromTheCheckpoint) 
 
 TEST_F(LoadDevnetTest, DropsIntoANonAtomicStoreAreRewound) {
   Start();
-  ASSERT_OK(client_->configure_connection("plain", "memory://" + store_name_ + "?atomic=false"));
+  ASSERT_OK(session_->configure_connection("plain", "memory://" + store_name_ + "?atomic=false"));
   server_->SetFaults({.drop_stream_after_messages = 6});
   LoadOptions options = Fast();
   options.batch_size = 100;  // units span several microbatches, so drops cut into them
@@ -359,7 +359,7 @@ TEST_F(LoadDevnetTest, FatalLoaderErrorEndsTheLoadWithAFailedResult) {
   MemoryFault fatal = MemoryFault::At(MemoryFault::Call::kAppend, 2);
   fatal.error = WithErrorInfo(Status::Invalid("disk full, for real"), ErrorClass::kFatal, "memory", "X");
   store_->InjectFault(fatal);
-  auto results = client_->sql(kLogs).load("dest", "logs", Fast());
+  auto results = session_->sql(kLogs).load("dest", "logs", Fast());
   ASSERT_TRUE(results.ok());
   std::vector<LoadResult> all;
   for (const auto& r : *results) all.push_back(r);  // ends by itself
@@ -423,7 +423,7 @@ TEST_F(LoadDevnetTest, RestartAfterAReorgWhileStoppedUndoesTheStaleRows) {
 TEST_F(LoadDevnetTest, BatchLoadCompletesInOneUnitWithACheckpoint) {
   Start();
   const std::string query = "SELECT * FROM eth_firehose.logs";
-  auto results = client_->sql(query).load("dest", "logs", Fast());
+  auto results = session_->sql(query).load("dest", "logs", Fast());
   ASSERT_TRUE(results.ok());
   std::vector<LoadResult> all;
   for (const auto& r : *results) all.push_back(r);
@@ -446,13 +446,13 @@ TEST_F(LoadDevnetTest, OverwriteTruncatesOncePerLoad) {
   for (int i = 0; i < 2; ++i) {
     LoadOptions options = Fast();
     options.mode = LoadMode::kOverwrite;
-    auto results = client_->sql(query).load("dest", "logs", options);
+    auto results = session_->sql(query).load("dest", "logs", options);
     ASSERT_TRUE(results.ok());
     for (const auto& r : *results) EXPECT_TRUE(r.success) << r.error;
   }
   ExpectMatchesChain();
   // Appending the same batch again duplicates, which is what overwrite prevents.
-  auto again = client_->sql(query).load("dest", "logs", Fast());
+  auto again = session_->sql(query).load("dest", "logs", Fast());
   ASSERT_TRUE(again.ok());
   for (const auto& r : *again) EXPECT_TRUE(r.success);
   EXPECT_EQ((*store_->ReadTable("logs"))->num_rows(), 2 * Oracle()->num_rows());
@@ -463,7 +463,7 @@ TEST_F(LoadDevnetTest, StopTokenEndsTheLoadCleanly) {
   std::stop_source stop;
   LoadOptions options = Fast();
   options.stop_token = stop.get_token();
-  auto results = client_->sql(kLogs).load("dest", "logs", options);
+  auto results = session_->sql(kLogs).load("dest", "logs", options);
   ASSERT_TRUE(results.ok());
   std::thread stopper([&] {
     EXPECT_TRUE(CaughtUp(kLogs));
@@ -485,7 +485,7 @@ TEST_F(LoadDevnetTest, DestroyingTheResultsStopsTheLoadEvenWhenNothingIsRead) {
   options.flush_interval = 0ms;  // many results, so the load waits for the reader
   const auto start = Clock::now();
   {
-    auto results = client_->sql(kLogs).load("dest", "logs", options);
+    auto results = session_->sql(kLogs).load("dest", "logs", options);
     ASSERT_TRUE(results.ok());
     std::this_thread::sleep_for(200ms);
   }
@@ -503,18 +503,18 @@ TEST_F(LoadDevnetTest, DestroyingTheResultsStopsTheLoadEvenWhenNothingIsRead) {
 
 TEST_F(LoadDevnetTest, ConfigurationErrorsAreReportedUpFront) {
   Start();
-  auto unknown = client_->sql(kLogs).load("nope", "logs");
+  auto unknown = session_->sql(kLogs).load("nope", "logs");
   ASSERT_FALSE(unknown.ok());
   EXPECT_THAT(unknown.status().message(), HasSubstr("unknown connection 'nope'"));
   EXPECT_THAT(unknown.status().message(), HasSubstr("dest"));
-  auto bad_option = client_->configure_connection("x", "memory", {{"colour", "red"}});
+  auto bad_option = session_->configure_connection("x", "memory", {{"colour", "red"}});
   EXPECT_THAT(bad_option.message(), HasSubstr("valid options: name, atomic"));
-  auto bad_scheme = client_->configure_connection("y", "mysql://u@h/db");
+  auto bad_scheme = session_->configure_connection("y", "mysql://u@h/db");
   EXPECT_THAT(bad_scheme.message(), HasSubstr("unknown connection URI scheme 'mysql'"));
   // A bad block column is known only once the schema is: the load fails with a result.
   LoadOptions options = Fast();
   options.block_column = "timestamp";
-  auto results = client_->sql(kLogs).load("dest", "logs", options);
+  auto results = session_->sql(kLogs).load("dest", "logs", options);
   ASSERT_TRUE(results.ok());
   std::vector<LoadResult> all;
   for (const auto& r : *results) all.push_back(r);

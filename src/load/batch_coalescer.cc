@@ -1,4 +1,4 @@
-#include "streaming/batch_coalescer.h"
+#include "load/batch_coalescer.h"
 
 #include <arrow/array/builder_base.h>
 #include <arrow/builder.h>

@@ -15,7 +15,7 @@
 #include <optional>
 #include <string_view>
 
-#include "amp/load.h"
+#include "amp/load_options.h"
 
 namespace amp::load {
 

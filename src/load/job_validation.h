@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "amp/load.h"
+#include "amp/load_options.h"
 #include "amp/loader.h"
 #include "amp/status.h"
 

@@ -29,7 +29,7 @@
 #include <string>
 
 #include "amp/client.h"
-#include "amp/load.h"
+#include "amp/load_options.h"
 #include "amp/loader.h"
 #include "amp/status.h"
 

@@ -1,6 +1,6 @@
 // The load pipeline against the scripted Flight server (exact, deterministic scripts):
-// commit cadence and result metadata, reorg results, back-pressure on the results, and the
-// connection API (URIs, env references, block column detection).
+// commit cadence and result metadata, reorg results, back-pressure on the results, block
+// column detection. (Connections and URIs: src/facade/connections_test.cc.)
 #include "load/load_driver.h"
 
 #include <gmock/gmock.h>
@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "amp/load.h"
 #include "common/testing/column_values.h"
 #include "common/testing/status_matchers.h"
 #include "flight/testing/scripted_server_fixture.h"
@@ -57,11 +58,11 @@ std::vector<uint64_t> StoredBlocks(MemoryStore& store, const std::string& table)
 class LoadDriverTest : public ScriptedServerTest {
  protected:
   void SetUpWithServer() override {
-    client_ = std::make_unique<Client>(server_->url());
+    session_ = std::make_unique<Session>(server_->url());
     store_name_ = std::string("driver_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     MemoryStore::Drop(store_name_);
     store_ = MemoryStore::Get(store_name_);
-    ASSERT_TRUE(client_->configure_connection("mem", "memory://" + store_name_).ok());
+    ASSERT_TRUE(session_->configure_connection("mem", "memory://" + store_name_).ok());
   }
 
   void TearDown() override { MemoryStore::Drop(store_name_); }
@@ -98,7 +99,7 @@ class LoadDriverTest : public ScriptedServerTest {
     return out;
   }
 
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<Session> session_;
   std::string store_name_;
   std::shared_ptr<MemoryStore> store_;
 };
@@ -108,7 +109,7 @@ TEST_F(LoadDriverTest, CatchUpUnitsSpanMicrobatchesLiveOnesCommitAtOnce) {
   for (BlockNumber s = 0; s < 40; s += 10) Microbatch(messages, R(s, s + 9));
   Microbatch(messages, R(40, 44));  // shorter than the server's 10: the chain head
   Script(HeldOpen(messages));
-  auto results = client_->sql(kQuery).load("mem", "blocks", CatchUpOptions(25));
+  auto results = session_->sql(kQuery).load("mem", "blocks", CatchUpOptions(25));
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   auto all = Take(*results, 2);
   ASSERT_EQ(all.size(), 2u);
@@ -150,7 +151,7 @@ TEST_F(LoadDriverTest, UnitEndingAtAWatermarkIsCommittedWhenTheStreamGoesQuiet) 
   Microbatch(messages, R(0, 9));
   Microbatch(messages, R(10, 19));
   Script(HeldOpen(messages));
-  auto results = client_->sql(kQuery).load("mem", "blocks", CatchUpOptions(1000));
+  auto results = session_->sql(kQuery).load("mem", "blocks", CatchUpOptions(1000));
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   const auto started = std::chrono::steady_clock::now();
   auto first = results->Next();
@@ -181,7 +182,7 @@ TEST_F(LoadDriverTest, ReorgResultPrecedesItsUnitAndNamesTheInvalidatedBlocks) {
   LoadOptions options;
   options.stream = true;
   options.flush_interval = 0ms;
-  auto results = client_->sql(kQuery).load("mem", "blocks", options);
+  auto results = session_->sql(kQuery).load("mem", "blocks", options);
   ASSERT_TRUE(results.ok());
   auto all = Take(*results, 4);
   ASSERT_EQ(all.size(), 4u);
@@ -211,7 +212,7 @@ TEST_F(LoadDriverTest, SlowConsumerLosesNoResult) {
   options.stream = true;
   options.flush_interval = 0ms;  // one unit per microbatch: 20 results
   options.result_queue_capacity = 1;
-  auto results = client_->sql(kQuery).load("mem", "blocks", options);
+  auto results = session_->sql(kQuery).load("mem", "blocks", options);
   ASSERT_TRUE(results.ok());
   std::vector<LoadResult> all;
   while (all.size() < 20) {
@@ -235,7 +236,7 @@ TEST_F(LoadDriverTest, UnsupportedOptionsFailBeforeAnyData) {
   Script(HeldOpen({}));
   LoadOptions options;
   options.mode = LoadMode::kUpsert;  // without key columns
-  auto results = client_->sql(kQuery).load("mem", "blocks", options);
+  auto results = session_->sql(kQuery).load("mem", "blocks", options);
   ASSERT_TRUE(results.ok());
   std::vector<LoadResult> all;
   for (const auto& r : *results) all.push_back(r);
@@ -257,73 +258,6 @@ TEST(ResolveBlockColumnTest, DetectsAndValidates) {
   EXPECT_FALSE(ResolveBlockColumn(*plain, std::string("x")).ok());
   EXPECT_FALSE(ResolveBlockColumn(*plain, std::string("nope")).ok());
   EXPECT_EQ(*ResolveBlockColumn(*plain, std::string("block_num")), "block_num");
-}
-
-LoaderRegistry FakeRegistry() {
-  LoaderRegistry registry;
-  LoaderRegistry::Entry entry;
-  entry.name = "fakepg";
-  entry.options = {{"host", OptionSpec::Type::kString, "", "", false},
-                   {"port", OptionSpec::Type::kInt, "", "", false},
-                   {"user", OptionSpec::Type::kString, "", "", false},
-                   {"password", OptionSpec::Type::kSecret, "", "", false},
-                   {"dbname", OptionSpec::Type::kString, "", "", false},
-                   {"sslmode", OptionSpec::Type::kString, "", "", false}};
-  entry.uri_schemes = {"postgresql", "postgres"};
-  registry.Register(entry);
-  return registry;
-}
-
-TEST(ConnectionUriTest, GenericMapping) {
-  auto registry = FakeRegistry();
-  auto spec = ParseConnectionUri("PostgreSQL://me:p%40ss@db.example:5433/chain%20data?sslmode=require", registry);
-  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-  EXPECT_EQ(spec->loader, "fakepg");
-  EXPECT_EQ(spec->config, (LoaderConfig{{"user", "me"}, {"password", "p@ss"}, {"host", "db.example"},
-                                        {"port", "5433"}, {"dbname", "chain data"}, {"sslmode", "require"}}));
-  auto v6 = ParseConnectionUri("postgres://[::1]:5432/db", registry);
-  ASSERT_TRUE(v6.ok());
-  EXPECT_EQ(v6->config, (LoaderConfig{{"host", "::1"}, {"port", "5432"}, {"dbname", "db"}}));
-  auto minimal = ParseConnectionUri("postgres://localhost", registry);
-  ASSERT_TRUE(minimal.ok());
-  EXPECT_EQ(minimal->config, (LoaderConfig{{"host", "localhost"}}));
-
-  auto unknown = ParseConnectionUri("mysql://x", registry);
-  ASSERT_FALSE(unknown.ok());
-  EXPECT_THAT(unknown.status().message(), HasSubstr("known schemes: postgresql, postgres"));
-  EXPECT_FALSE(ParseConnectionUri("not a uri", registry).ok());
-  auto bad_escape = ParseConnectionUri("postgres://me:secret%zz@h/db", registry);
-  ASSERT_FALSE(bad_escape.ok());
-  EXPECT_THAT(bad_escape.status().ToString(), ::testing::Not(HasSubstr("secret")));
-}
-
-TEST(ConnectionUriTest, MemoryUris) {
-  auto spec = ParseConnectionUri("memory://scratch?atomic=false");
-  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-  EXPECT_EQ(spec->loader, "memory");
-  EXPECT_EQ(spec->config, (LoaderConfig{{"name", "scratch"}, {"atomic", "false"}}));
-}
-
-TEST(ConfigureConnectionTest, KeepsEnvironmentReferencesUnresolved) {
-  Client client("grpc://127.0.0.1:1");  // never contacted
-  setenv("AMP_DRIVER_TEST_STORE", "from_env", 1);
-  ASSERT_TRUE(client.configure_connection("m", "memory", {{"name", "env:AMP_DRIVER_TEST_STORE"}}).ok());
-  auto spec = client.connection("m");
-  ASSERT_TRUE(spec.ok());
-  EXPECT_EQ(spec->config.at("name"), "env:AMP_DRIVER_TEST_STORE");
-  // Resolved when a loader is created.
-  auto loader = LoaderRegistry::Builtin().Create(spec->loader, spec->config);
-  ASSERT_TRUE(loader.ok());
-  EXPECT_EQ(MemoryStore::Get("from_env").use_count() >= 2, true);
-
-  auto none = client.connection("other");
-  ASSERT_FALSE(none.ok());
-  EXPECT_THAT(none.status().message(), HasSubstr("configured: m"));
-  // A URI works in place of a name.
-  auto uri = client.connection("memory://x");
-  ASSERT_TRUE(uri.ok());
-  EXPECT_EQ(uri->config.at("name"), "x");
-  MemoryStore::Drop("from_env");
 }
 
 }  // namespace

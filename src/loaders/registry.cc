@@ -1,19 +1,9 @@
 // The loader framework's shared pieces (amp/loader.h): LoaderRegistry with option-table
-// validation, the built-in loader list, LoadMode names. (Checkpoint records: src/common.)
+// validation, LoadMode names. (The built-in list: src/loaders/builtin.) (Checkpoint records: src/common.)
 
 #include "amp/loader.h"
 #include "common/ascii.h"
 #include "loaders/common/options.h"
-#include "loaders/memory/memory_loader.h"
-#ifdef AMP_WITH_POSTGRES
-#include "loaders/postgres/postgres_loader.h"
-#endif
-#ifdef AMP_WITH_REDIS
-#include "loaders/redis/redis_loader.h"
-#endif
-#ifdef AMP_WITH_DELTA
-#include "loaders/delta/delta_loader.h"
-#endif
 
 namespace amp {
 namespace {
@@ -52,16 +42,6 @@ Result<bool> ParseBoolOption(const std::string& value) {
 }
 
 // --- LoaderRegistry. ---
-
-const LoaderRegistry& LoaderRegistry::Builtin() {
-  // Built on first use, explicitly: no static-initialiser self-registration.
-  static const LoaderRegistry registry = [] {
-    LoaderRegistry r;
-    RegisterBuiltinLoaders(r);
-    return r;
-  }();
-  return registry;
-}
 
 void LoaderRegistry::Register(Entry entry) {
   for (auto& e : entries_) {
@@ -115,19 +95,6 @@ Result<std::unique_ptr<Loader>> LoaderRegistry::Create(const std::string& name,
     return ConfigError(Status::NotImplemented("loader '", name, "' has no factory"));
   }
   return entry->factory(resolved);
-}
-
-void RegisterBuiltinLoaders(LoaderRegistry& registry) {
-  RegisterMemoryLoader(registry);
-#ifdef AMP_WITH_POSTGRES
-  RegisterPostgresLoader(registry);
-#endif
-#ifdef AMP_WITH_REDIS
-  RegisterRedisLoader(registry);
-#endif
-#ifdef AMP_WITH_DELTA
-  RegisterDeltaLoader(registry);
-#endif
 }
 
 }  // namespace amp

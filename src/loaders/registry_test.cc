@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "amp/builtin_loaders.h"
 #include "amp/loader.h"
 
 namespace amp {
@@ -139,7 +140,7 @@ TEST(LoaderRegistryTest, UnknownLoaderAndSchemes) {
 }
 
 TEST(LoaderRegistryTest, BuiltinRegistersMemory) {
-  const auto& builtin = LoaderRegistry::Builtin();
+  const auto& builtin = BuiltinLoaders();
   ASSERT_NE(builtin.Find("memory"), nullptr);
   EXPECT_EQ(builtin.FindByScheme("memory")->name, "memory");
   auto loader = builtin.Create("memory", {{"name", "registry_test"}});

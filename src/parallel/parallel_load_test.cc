@@ -1,4 +1,4 @@
-// Parallel loads end to end: client.sql(q).load(..., {.parallel = ...}) from an in-process
+// Parallel loads end to end: session.sql(q).load(..., {.parallel = ...}) from an in-process
 // devnet into the memory loader. Every test compares the destination with the devnet's
 // oracle (DevnetServer::CanonicalRows) row by row, sorted by (block, log index), so the
 // order in which workers committed does not matter but every missing, duplicate or stale
@@ -90,7 +90,7 @@ class ParallelLoadTest : public testing::DevnetMemoryTest {
   }
 
   Result<LoadResults> Load(const std::string& query, LoadOptions options) {
-    return client_->sql(query).load("dest", "logs", options);
+    return session_->sql(query).load("dest", "logs", options);
   }
 
   /// Runs a load to its end into `all`: the load and every one of its results succeed.
@@ -145,7 +145,7 @@ TEST_F(ParallelLoadTest, HistoricalLoadEqualsTheChainWithOneResultPerPartition) 
 
 TEST_F(ParallelLoadTest, DefaultPartitioningSplitsTheRangeByWorkers) {
   Start(StaticChain(1000));
-  ASSERT_OK_AND_ASSIGN(auto plan, client_->sql(kLogs).plan_parallel("dest", "logs",
+  ASSERT_OK_AND_ASSIGN(auto plan, session_->sql(kLogs).plan_parallel("dest", "logs",
                                                                      Options(Config(3, 0, 1000))));
   ASSERT_EQ(plan.partitions.size(), 3u);
   EXPECT_EQ(plan.partitions[0].start, 0u);
@@ -225,7 +225,7 @@ TEST_F(ParallelLoadTest, FailingPartitionReportsAndOthersContinueThenRerunFillsT
     EXPECT_FALSE(results.status().ok());
   }
   // The rerun plans only what is missing: part of one partition.
-  ASSERT_OK_AND_ASSIGN(auto plan, client_->sql(kLogs).plan_parallel("dest", "logs", Options(config)));
+  ASSERT_OK_AND_ASSIGN(auto plan, session_->sql(kLogs).plan_parallel("dest", "logs", Options(config)));
   ASSERT_EQ(plan.partitions.size(), 1u);
   EXPECT_LT(plan.partitions[0].end - plan.partitions[0].start, 200u);
   EXPECT_FALSE(plan.already_loaded.empty());
@@ -290,7 +290,7 @@ TEST_F(ParallelLoadTest, ExplicitMinBlockResumesFromThere) {
   ASSERT_OK(second.status());
   ExpectTableEquals(0, 999);
   // A third run over everything finds nothing left to do.
-  ASSERT_OK_AND_ASSIGN(auto plan, client_->sql(kLogs).plan_parallel("dest", "logs",
+  ASSERT_OK_AND_ASSIGN(auto plan, session_->sql(kLogs).plan_parallel("dest", "logs",
                                                                      Options(Config(4, 0, 1000))));
   EXPECT_TRUE(plan.partitions.empty());
 }
@@ -308,7 +308,7 @@ TEST_F(ParallelLoadTest, StopKeepsCommittedChunksAndARerunCompletes) {
     EXPECT_TRUE(results.status().ok()) << results.status().ToString();
   }
   server_->SetFaults(DevnetFaults{});
-  ASSERT_OK_AND_ASSIGN(auto plan, client_->sql(kLogs).plan_parallel("dest", "logs", Options(config)));
+  ASSERT_OK_AND_ASSIGN(auto plan, session_->sql(kLogs).plan_parallel("dest", "logs", Options(config)));
   EXPECT_FALSE(plan.already_loaded.empty()) << "some chunks committed before the stop";
   ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(config)));
   Drain(results);
@@ -473,7 +473,7 @@ TEST_F(HybridTest, RerunAfterTheHandOffResumesTheLiveStream) {
     first.Stop();
   }
   ASSERT_OK(server_->Reorg(20));
-  ASSERT_OK_AND_ASSIGN(auto plan, client_->sql(kLogs).plan_parallel("dest", "logs", Options(config)));
+  ASSERT_OK_AND_ASSIGN(auto plan, session_->sql(kLogs).plan_parallel("dest", "logs", Options(config)));
   EXPECT_TRUE(plan.live_checkpoint_exists);
   EXPECT_TRUE(plan.partitions.empty());
   FollowToHalt(config, 900);
@@ -501,11 +501,11 @@ TEST_F(ParallelLoadTest, MaxBlockBeyondTheHeadIsRefusedBeforeWriting) {
 }
 
 TEST(ParallelConfigInLoad, InvalidConfigIsReportedByLoad) {
-  Client client("grpc://127.0.0.1:1");
-  ASSERT_OK(client.configure_connection("m", "memory", {{"name", "parallel_invalid"}}));
+  Session session("grpc://127.0.0.1:1");
+  ASSERT_OK(session.configure_connection("m", "memory", {{"name", "parallel_invalid"}}));
   LoadOptions options;
   options.parallel = ParallelConfig{.num_workers = 0, .table_name = "eth_firehose.logs"};
-  auto results = client.sql(kLogs).load("m", "t", options);
+  auto results = session.sql(kLogs).load("m", "t", options);
   ASSERT_FALSE(results.ok());
   EXPECT_THAT(results.status().ToString(), HasSubstr("num_workers"));
 }

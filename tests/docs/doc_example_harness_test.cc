@@ -10,8 +10,8 @@ namespace {
 // Loads blocks 0..99 with `query` (its text also names the job, so two different texts
 // load the same rows twice).
 amp::Status LoadBlocks(const std::string& query) {
-  amp::Client client(docs::ServerUrl());
-  AMP_RETURN_NOT_OK(client.configure_connection("dest", docs::DestinationUri()));
+  amp::Session session(docs::ServerUrl());
+  AMP_RETURN_NOT_OK(session.configure_connection("dest", docs::DestinationUri()));
   amp::ParallelConfig parallel;
   parallel.num_workers = 2;
   parallel.table_name = "eth_firehose.blocks";
@@ -19,7 +19,7 @@ amp::Status LoadBlocks(const std::string& query) {
   parallel.max_block = 100;
   amp::LoadOptions options;
   options.parallel = parallel;
-  AMP_ASSIGN_OR_RETURN(auto results, client.sql(query).load("dest", "blocks", options));
+  AMP_ASSIGN_OR_RETURN(auto results, session.sql(query).load("dest", "blocks", options));
   for (const amp::LoadResult& r : results) (void)r;
   return results.status();
 }

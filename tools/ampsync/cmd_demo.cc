@@ -130,8 +130,8 @@ Status RunDemo(const DemoArgs& args) {
             << "loads:       blocks, transactions, logs; " << args.workers
             << " workers each catch up, then follow the head live\n\n";
 
-  Client client(devnet->url());
-  AMP_RETURN_NOT_OK(client.configure_connection("demo", to));
+  Session session(devnet->url());
+  AMP_RETURN_NOT_OK(session.configure_connection("demo", to));
   std::vector<std::unique_ptr<TableLoad>> loads;
   for (const char* table : {"blocks", "transactions", "logs"}) {
     auto load = std::make_unique<TableLoad>();
@@ -161,7 +161,7 @@ Status RunDemo(const DemoArgs& args) {
     load_options.parallel = parallel;
     // Every demo starts over (its devnet is new): the tables are emptied once at the start.
     load_options.mode = LoadMode::kOverwrite;
-    AMP_ASSIGN_OR_RETURN(auto results, client.sql(l->query).load("demo", l->table, load_options));
+    AMP_ASSIGN_OR_RETURN(auto results, session.sql(l->query).load("demo", l->table, load_options));
     l->results.emplace(std::move(results));
     l->consumer = std::thread([raw] {
       for (const LoadResult& r : *raw->results) {
@@ -235,10 +235,10 @@ Status RunDemo(const DemoArgs& args) {
 
   // The audit: each table against the canonical chain, up to its committed checkpoint.
   std::cout << "\naudit against the canonical chain" << (at_head ? " (chain halted at block " + std::to_string(flags.halt_at) + ")" : "") << ":\n";
-  AMP_ASSIGN_OR_RETURN(auto destination, client.connection("demo"));
+  AMP_ASSIGN_OR_RETURN(auto destination, session.connection("demo"));
   bool all_ok = true;
   for (auto& l : loads) {
-    AMP_ASSIGN_OR_RETURN(auto report, Audit(client, l->query, destination, l->table));
+    AMP_ASSIGN_OR_RETURN(auto report, Audit(session.client(), l->query, destination, l->table));
     std::cout << "  " << l->table << ": " << report.ToString() << "\n";
     all_ok &= report.ok();
   }

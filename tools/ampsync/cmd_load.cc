@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "amp/builtin_loaders.h"
 #include "amp/client.h"
 #include "amp/load.h"
 #include "amp/loader.h"
@@ -142,7 +143,7 @@ const char* TypeName(OptionSpec::Type type) {
 }
 
 int DescribeLoader(const std::string& name) {
-  const LoaderRegistry& registry = LoaderRegistry::Builtin();
+  const LoaderRegistry& registry = BuiltinLoaders();
   const LoaderRegistry::Entry* entry = registry.Find(name);
   if (entry == nullptr) {
     std::string known;
@@ -254,7 +255,7 @@ CommandRunner RegisterLoadersCommand(CLI::App& app) {
   return [list, describe, name] {
     if (describe->parsed()) return DescribeLoader(*name);
     (void)list;
-    const LoaderRegistry& registry = LoaderRegistry::Builtin();
+    const LoaderRegistry& registry = BuiltinLoaders();
     for (const auto& n : registry.names()) std::cout << n << "\t" << registry.Find(n)->description << "\n";
     return kExitOk;
   };

@@ -1,5 +1,6 @@
 // OpenDestination (commands.h): `--to URI` of the commands that act on a destination
 // directly (optimize, reset), parsed and opened the one way.
+#include "amp/builtin_loaders.h"
 #include "amp/load.h"
 #include "amp/loader.h"
 #include "commands.h"
@@ -13,7 +14,7 @@ Result<std::unique_ptr<Loader>> OpenDestination(const std::string& to) {
     const Status& st = destination.status();
     return UsageError(st.WithMessage("--to: ", st.message()));
   }
-  return LoaderRegistry::Builtin().Create(destination->loader, destination->config);
+  return BuiltinLoaders().Create(destination->loader, destination->config);
 }
 
 }  // namespace amp::cli

@@ -7,6 +7,7 @@
 
 #include <toml++/toml.h>
 
+#include "amp/builtin_loaders.h"
 #include "amp/load.h"
 #include "amp/loader.h"
 #include "exit_codes.h"
@@ -136,7 +137,7 @@ class Parser {
   Status ParseConnections(const toml::node& node, int line) {
     const toml::table* t = node.as_table();
     if (t == nullptr) return Error(line, "connections", "expected a table ([connections.NAME])");
-    const LoaderRegistry& registry = LoaderRegistry::Builtin();
+    const LoaderRegistry& registry = BuiltinLoaders();
     for (auto&& [name_key, conn_node] : *t) {
       const std::string name(name_key.str());
       const std::string prefix = "connections." + name;

@@ -302,15 +302,15 @@ int RunLoadJob(const LoadJob& job, const FieldNamer& name) {
 
   ClientOptions client_options;
   client_options.auth_token = job.token;
-  Client client(job.server, client_options);
-  if (!client.status().ok()) {
-    const Status& st = client.status();
+  Session session(job.server, client_options);
+  if (!session.status().ok()) {
+    const Status& st = session.status();
     return ReportError(UsageError(st.WithMessage(name("server"), ": ", st.message())));
   }
   const Destination& dest = job.destination;
   Status configured = dest.uri.empty()
-                          ? client.configure_connection(dest.name, dest.spec.loader, dest.spec.config)
-                          : client.configure_connection(dest.name, dest.uri);
+                          ? session.configure_connection(dest.name, dest.spec.loader, dest.spec.config)
+                          : session.configure_connection(dest.name, dest.uri);
   if (!configured.ok()) {
     return ReportError(UsageError(configured.WithMessage(name("connection"), ": ", configured.message())));
   }
@@ -318,9 +318,7 @@ int RunLoadJob(const LoadJob& job, const FieldNamer& name) {
   if (job.reset && !job.dry_run) {
     // Before the load opens the destination: its rows and this job's progress go in one
     // transaction (where the store allows), then the load starts from nothing.
-    Result<ConnectionSpec> spec = dest.uri.empty() ? Result<ConnectionSpec>(dest.spec) : ParseConnectionUri(dest.uri);
-    if (!spec.ok()) return ReportError(UsageError(spec.status().WithMessage(name("connection"), ": ", spec.status().message())));
-    auto loader = LoaderRegistry::Builtin().Create(spec->loader, spec->config);
+    auto loader = session.connections().CreateLoader(dest.name);
     if (!loader.ok()) return ReportError(loader.status());
     auto forgotten = (*loader)->ResetProgress(job.table, MakeStreamId(job.query, job.table), true);
     if (!forgotten.ok()) return ReportError(forgotten.status());
@@ -329,7 +327,7 @@ int RunLoadJob(const LoadJob& job, const FieldNamer& name) {
   }
 
   if (job.dry_run) {
-    auto plan = client.sql(job.query).plan_parallel(dest.name, job.table, options);
+    auto plan = session.sql(job.query).plan_parallel(dest.name, job.table, options);
     if (!plan.ok()) return ReportError(plan.status());
     std::cout << plan->ToString();
     if (!plan->ToString().empty() && plan->ToString().back() != '\n') std::cout << '\n';
@@ -361,7 +359,7 @@ int RunLoadJob(const LoadJob& job, const FieldNamer& name) {
   };
 
   const auto started = std::chrono::steady_clock::now();
-  auto loaded = client.sql(job.query).load(dest.name, job.table, options);
+  auto loaded = session.sql(job.query).load(dest.name, job.table, options);
   if (!loaded.ok()) {
     if (display) display->Finish();
     ProgressDisplay::SetActive(nullptr);

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "amp/client.h"
+#include "amp/load.h"
 #include "amp/devnet.h"
 #include "common/testing/status_matchers.h"
 #include "loaders/memory/memory_loader.h"
@@ -38,7 +39,7 @@ class DevnetMemoryTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    client_.reset();
+    session_.reset();
     if (server_) EXPECT_TRUE(server_->Shutdown().ok());
     server_.reset();
     MemoryStore::Drop(store_name_);
@@ -51,9 +52,9 @@ class DevnetMemoryTest : public ::testing::Test {
     auto server = DevnetServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
-    client_ = std::make_unique<Client>(server_->url());
-    ASSERT_OK(client_->status());
-    ASSERT_OK(client_->configure_connection("dest", "memory", {{"name", store_name_}}));
+    session_ = std::make_unique<Session>(server_->url());
+    ASSERT_OK(session_->status());
+    ASSERT_OK(session_->configure_connection("dest", "memory", {{"name", store_name_}}));
   }
 
   /// Waits until the committed checkpoint of `stream_id` is the devnet's canonical head
@@ -84,7 +85,7 @@ class DevnetMemoryTest : public ::testing::Test {
   std::string store_name_;
   std::shared_ptr<MemoryStore> store_;
   std::unique_ptr<DevnetServer> server_;
-  std::unique_ptr<Client> client_;
+  std::unique_ptr<Session> session_;
 };
 
 }  // namespace amp::testing

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "amp/builtin_loaders.h"
 #include "amp/loader.h"
 
 namespace amp::loaders {
@@ -95,7 +96,7 @@ TEST_F(SecretsTest, MissingVariableNamesItAndNoValue) {
 // ?password=env:VAR reaches the loader with the password (it used to reach libpq as the
 // literal text "env:VAR").
 TEST_F(SecretsTest, RegistryResolvesInsidePostgresUris) {
-  const auto& registry = LoaderRegistry::Builtin();
+  const auto& registry = BuiltinLoaders();
   const auto* pg = registry.Find("postgresql");
   ASSERT_NE(pg, nullptr);
   ASSERT_TRUE(pg->from_uri);
@@ -117,7 +118,7 @@ TEST_F(SecretsTest, RegistryResolvesInsidePostgresUris) {
 }
 
 TEST_F(SecretsTest, RegistryResolvesRedisUriPasswords) {
-  const auto& registry = LoaderRegistry::Builtin();
+  const auto& registry = BuiltinLoaders();
   const auto* redis = registry.Find("redis");
   ASSERT_NE(redis, nullptr);
   for (const char* uri : {"redis://127.0.0.1:6379/0?password=env:AMP_SECRETS_TEST_PW",

@@ -1,8 +1,8 @@
 // The "memory" loader: the reference implementation of the loader contract (amp/loader.h),
 // keeping tables as Arrow record batches in process memory, for tests and examples.
 //
-//   AMP_ASSIGN_OR_RETURN(auto loader, LoaderRegistry::Builtin().Create("memory", {{"name", "t1"}}));
-//   ... load into it (client.sql(q).load("memory://t1", "blocks", ...)) ...
+//   AMP_ASSIGN_OR_RETURN(auto loader, BuiltinLoaders().Create("memory", {{"name", "t1"}}));
+//   ... load into it (session.sql(q).load("memory://t1", "blocks", ...)) ...
 //   auto store = MemoryStore::Get("t1");
 //   AMP_ASSIGN_OR_RETURN(auto rows, store->ReadTable("blocks"));   // without _amp_ columns
 //

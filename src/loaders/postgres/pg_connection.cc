@@ -198,6 +198,20 @@ ConnectionPool::ConnectionPool(ConnectParams params, int max_size,
 
 ConnectionPool::~ConnectionPool() = default;
 
+int ConnectionPool::max_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_size_;
+}
+
+int ConnectionPool::Grow(int size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (size > max_size_) {
+    max_size_ = size;
+    released_.notify_all();  // waiters may open a connection now
+  }
+  return max_size_;
+}
+
 Result<std::unique_ptr<PgConnection>> ConnectionPool::Acquire() {
   {
     std::unique_lock<std::mutex> lock(mu_);

@@ -125,14 +125,17 @@ class ConnectionPool {
   void Release(std::unique_ptr<PgConnection> conn);
 
   const ConnectParams& params() const { return params_; }
-  int max_size() const { return max_size_; }
+  int max_size() const;
+  /// Raises the size to `size` (never lowers it): a parallel load holding one connection
+  /// per worker. Returns the size now.
+  int Grow(int size);
 
  private:
   const ConnectParams params_;
-  const int max_size_;
+  int max_size_;  // guarded by mu_
   const std::chrono::milliseconds wait_timeout_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable released_;
   std::vector<std::unique_ptr<PgConnection>> idle_;  // guarded by mu_
   int open_ = 0;  // connections handed out or idle, plus ones being opened; guarded by mu_

@@ -86,6 +86,7 @@ struct Settings {
   ConnectParams connect;
   std::string schema;
   int max_connections = 8;
+  bool pool_size_configured = false;  // max_connections given, not left at its default
   std::chrono::milliseconds pool_timeout{60000};
 };
 
@@ -166,6 +167,7 @@ Result<Settings> SettingsFromConfig(const LoaderConfig& config) {
                                                uri_or("connect_timeout", "connect_timeout"), 0, 86400));
   s.connect.connect_timeout = std::chrono::seconds(timeout);
   AMP_ASSIGN_OR_RETURN(s.max_connections, get_int("max_connections", 1, 10000));
+  s.pool_size_configured = !options.IsDefault("max_connections");
   AMP_ASSIGN_OR_RETURN(int64_t pool_timeout, options.GetInt("pool_timeout", 0, 86400));
   s.pool_timeout = std::chrono::seconds(pool_timeout);
 
@@ -763,7 +765,8 @@ class PostgresSession final : public loaders::UnitSession {
 class PostgresLoader final : public Loader {
  public:
   explicit PostgresLoader(const Settings& settings)
-      : shared_(std::make_shared<Shared>(settings)) {
+      : shared_(std::make_shared<Shared>(settings)),
+        pool_size_configured_(settings.pool_size_configured) {
     capabilities_.atomic_commit = true;
     capabilities_.supports_undo = true;
     capabilities_.concurrent_sessions = true;
@@ -772,6 +775,12 @@ class PostgresLoader final : public Loader {
 
   std::string name() const override { return kLoaderName; }
   const LoaderCapabilities& capabilities() const override { return capabilities_; }
+
+  // A pool left at its default size grows to what a parallel load holds; a size the user
+  // chose is kept (the caller warns that workers will wait).
+  int ReserveSessions(int sessions) override {
+    return pool_size_configured_ ? shared_->pool.max_size() : shared_->pool.Grow(sessions);
+  }
 
   Status EnsureTable(const TableSpec& spec) override {
     std::vector<PgType> types;
@@ -1053,6 +1062,7 @@ class PostgresLoader final : public Loader {
   }
 
   std::shared_ptr<Shared> shared_;
+  const bool pool_size_configured_;
   LoaderCapabilities capabilities_;
 };
 

@@ -20,6 +20,7 @@
 #include "amp/devnet.h"
 #include "amp/load.h"
 #include "loaders/memory/memory_loader.h"
+#include "devnet/server/devnet_test_util.h"
 #include "facade/testing/devnet_memory_fixture.h"
 
 namespace amp {
@@ -88,15 +89,29 @@ class LoadDevnetTest : public testing::DevnetMemoryTest {
   /// 105 static blocks (microbatches of 10: the last catch-up one is short, i.e. live),
   /// no live production unless asked.
   static DevnetOptions SmallDevnet() {
-    DevnetOptions o;
-    o.port = 0;
+    DevnetOptions o = devnet::server::testing::SmallOptions();
     o.history = 105;
-    o.block_time_ms = 0;
-    o.txs_per_block = 2;
-    o.logs_per_block = 3;
-    o.microbatch_blocks = 10;
-    o.keep_alive = 60'000ms;
+    o.keep_alive_at_microbatch_start = DevnetOptions{}.keep_alive_at_microbatch_start;
     return o;
+  }
+
+  /// A chain producing a block every `block_time_ms` with a reorg of up to `depth_max`
+  /// blocks every `every` blocks, halting at `halt_at`.
+  static DevnetOptions ScheduledReorgs(int block_time_ms, int every, int depth_max,
+                                       BlockNumber halt_at) {
+    DevnetOptions o = SmallDevnet();
+    o.block_time_ms = block_time_ms;
+    o.reorg_every = every;
+    o.reorg_depth_max = depth_max;
+    o.halt_at = halt_at;
+    return o;
+  }
+
+  /// The head once the chain reached `block` (or after 15 s).
+  BlockNumber WaitForHead(BlockNumber block) {
+    const auto deadline = Clock::now() + 15s;
+    while (server_->Head() < block && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    return server_->Head();
   }
 
   void Start(DevnetOptions options = SmallDevnet()) { DevnetMemoryTest::Start(options); }
@@ -259,18 +274,12 @@ TEST_F(LoadDevnetTest, ReorgInsideAMultiBlockMicrobatchWithoutBlockColumn) {
 }
 
 TEST_F(LoadDevnetTest, ScheduledReorgsWhileProducing) {
-  DevnetOptions options = SmallDevnet();
-  options.block_time_ms = 15;
-  options.reorg_every = 6;
+  DevnetOptions options = ScheduledReorgs(15, 6, 4, 180);
   options.reorg_depth_min = 1;
-  options.reorg_depth_max = 4;
-  options.halt_at = 180;
   Start(options);
   auto load = Load(kLogs, Fast());
   ASSERT_NE(load, nullptr);
-  const auto deadline = Clock::now() + 15s;
-  while (server_->Head() < 180 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(server_->Head(), 180u);
+  ASSERT_EQ(WaitForHead(180), 180u);
   ASSERT_TRUE(CaughtUp(kLogs));
   load->Stop();
   EXPECT_TRUE(load->errors().empty()) << load->errors().front();
@@ -279,19 +288,14 @@ TEST_F(LoadDevnetTest, ScheduledReorgsWhileProducing) {
 }
 
 TEST_F(LoadDevnetTest, ScheduledReorgsWithoutBlockColumn) {
-  DevnetOptions options = SmallDevnet();
-  options.block_time_ms = 10;
-  options.reorg_every = 5;
-  options.reorg_depth_max = 4;
-  options.halt_at = 170;
+  DevnetOptions options = ScheduledReorgs(10, 5, 4, 170);
   options.microbatch_blocks = 4;  // live microbatches may hold several blocks
   Start(options);
   LoadOptions load_options = Fast();
   load_options.stream = true;
   auto load = Load(kLogsNoBlock, load_options);
   ASSERT_NE(load, nullptr);
-  const auto deadline = Clock::now() + 15s;
-  while (server_->Head() < 170 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  WaitForHead(170);
   ASSERT_TRUE(CaughtUp(kLogsNoBlock));
   load->Stop();
   EXPECT_TRUE(load->errors().empty()) << load->errors().front();

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "sql/query_text.h"
+
 namespace amp::postgres {
 namespace {
 
@@ -151,17 +153,9 @@ Result<PgType> MapArrowType(const arrow::DataType& outer) {
   return scalar;
 }
 
-std::string QuoteIdent(std::string_view name) {
-  std::string out;
-  out.reserve(name.size() + 2);
-  out.push_back('"');
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
+// PostgreSQL's rule for a quoted identifier is SQL's own (wrap in ", double any " inside),
+// so the one client-side spelling serves.
+std::string QuoteIdent(std::string_view name) { return sql::QuoteIdentifier(name); }
 
 std::string QualifiedName(std::string_view schema, std::string_view table) {
   return QuoteIdent(schema) + "." + QuoteIdent(table);

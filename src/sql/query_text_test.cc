@@ -12,14 +12,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-SplitQuery Split(std::string_view text) {
-  auto split = SplitSettings(text);
-  EXPECT_TRUE(split.ok()) << split.status().ToString();
-  return split.ok() ? *split : SplitQuery{};
-}
-
 TEST(SqlWrap, LiftsSettingsOutOfTheSubqueryAndDropsStream) {
-  SplitQuery split = Split("SELECT * FROM t SETTINGS stream = true, batch_size = 10;");
+  SplitQuery split =
+      SplitSettings("SELECT * FROM t SETTINGS stream = true, batch_size = 10;").ValueOrDie();
   EXPECT_TRUE(split.had_stream_setting);
   EXPECT_EQ(Wrap(split, "_amp_x", "a > 1", "\"a\""),
             "SELECT * FROM (\nSELECT * FROM t\n) AS _amp_x WHERE a > 1 ORDER BY \"a\"\n"
@@ -27,7 +22,7 @@ TEST(SqlWrap, LiftsSettingsOutOfTheSubqueryAndDropsStream) {
 }
 
 TEST(SqlWrap, WithoutSettingsOrOrderNothingFollowsThePredicate) {
-  EXPECT_EQ(Wrap(Split("SELECT 1 -- note"), "_amp_x", "b = 2"),
+  EXPECT_EQ(Wrap(SplitSettings("SELECT 1 -- note").ValueOrDie(), "_amp_x", "b = 2"),
             "SELECT * FROM (\nSELECT 1 -- note\n) AS _amp_x WHERE b = 2");
 }
 

@@ -22,6 +22,7 @@
 #include "loaders/memory/memory_loader.h"
 #include "devnet/server/devnet_test_util.h"
 #include "facade/testing/devnet_memory_fixture.h"
+#include "facade/testing/drain_results.h"
 
 namespace amp {
 namespace {
@@ -365,8 +366,7 @@ TEST_F(LoadDevnetTest, FatalLoaderErrorEndsTheLoadWithAFailedResult) {
   store_->InjectFault(fatal);
   auto results = session_->sql(kLogs).load("dest", "logs", Fast());
   ASSERT_TRUE(results.ok());
-  std::vector<LoadResult> all;
-  for (const auto& r : *results) all.push_back(r);  // ends by itself
+  std::vector<LoadResult> all = testing::DrainResults(*results);  // ends by itself
   ASSERT_FALSE(all.empty());
   EXPECT_FALSE(all.back().success);
   EXPECT_THAT(all.back().error, HasSubstr("disk full"));
@@ -429,8 +429,7 @@ TEST_F(LoadDevnetTest, BatchLoadCompletesInOneUnitWithACheckpoint) {
   const std::string query = "SELECT * FROM eth_firehose.logs";
   auto results = session_->sql(query).load("dest", "logs", Fast());
   ASSERT_TRUE(results.ok());
-  std::vector<LoadResult> all;
-  for (const auto& r : *results) all.push_back(r);
+  std::vector<LoadResult> all = testing::DrainResults(*results);
   ASSERT_EQ(all.size(), 1u);
   EXPECT_TRUE(all[0].success);
   EXPECT_EQ(all[0].metadata.at("phase"), "batch");
@@ -473,8 +472,7 @@ TEST_F(LoadDevnetTest, StopTokenEndsTheLoadCleanly) {
     EXPECT_TRUE(CaughtUp(kLogs));
     stop.request_stop();
   });
-  std::vector<LoadResult> all;
-  for (const auto& r : *results) all.push_back(r);  // ends once stopped
+  std::vector<LoadResult> all = testing::DrainResults(*results);  // ends once stopped
   stopper.join();
   EXPECT_TRUE(results->status().ok()) << results->status().ToString();
   ASSERT_FALSE(all.empty());
@@ -520,8 +518,7 @@ TEST_F(LoadDevnetTest, ConfigurationErrorsAreReportedUpFront) {
   options.block_column = "timestamp";
   auto results = session_->sql(kLogs).load("dest", "logs", options);
   ASSERT_TRUE(results.ok());
-  std::vector<LoadResult> all;
-  for (const auto& r : *results) all.push_back(r);
+  std::vector<LoadResult> all = testing::DrainResults(*results);
   ASSERT_EQ(all.size(), 1u);
   EXPECT_FALSE(all[0].success);
   EXPECT_THAT(all[0].error, HasSubstr("not uint64"));

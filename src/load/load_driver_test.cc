@@ -16,6 +16,7 @@
 #include "common/testing/status_matchers.h"
 #include "flight/testing/scripted_server_fixture.h"
 #include "loaders/memory/memory_loader.h"
+#include "facade/testing/drain_results.h"
 
 namespace amp {
 namespace {
@@ -238,8 +239,7 @@ TEST_F(LoadDriverTest, UnsupportedOptionsFailBeforeAnyData) {
   options.mode = LoadMode::kUpsert;  // without key columns
   auto results = session_->sql(kQuery).load("mem", "blocks", options);
   ASSERT_TRUE(results.ok());
-  std::vector<LoadResult> all;
-  for (const auto& r : *results) all.push_back(r);
+  std::vector<LoadResult> all = testing::DrainResults(*results);
   ASSERT_EQ(all.size(), 1u);
   EXPECT_FALSE(all[0].success);
   EXPECT_THAT(all[0].error, HasSubstr("key_columns"));

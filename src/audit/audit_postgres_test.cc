@@ -11,6 +11,7 @@
 
 #include "amp/audit.h"
 #include "amp/devnet.h"
+#include "audit/testing_devnet.h"
 #include "loaders/postgres/pg_test_server.h"
 #include "loaders/postgres/postgres_loader.h"
 
@@ -29,14 +30,7 @@ class AuditPostgresTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(kServer->uri().empty()) << "no PostgreSQL server for the tests";
-    setenv("HOME", "/nonexistent-amp-audit-test", 1);
-    unsetenv("AMP_AUTH_TOKEN");
-    DevnetOptions options;
-    options.port = 0;
-    options.history = kHistory;
-    options.block_time_ms = 0;
-    options.logs_per_block = kLogsPerBlock;
-    devnet_ = ValueOrDie(DevnetServer::Start(options));
+    devnet_ = audit_testing::StartAuditDevnet(kHistory, kLogsPerBlock);
     client_ = std::make_unique<Client>(devnet_->url());
 
     schema_ = "audit_" + std::to_string(getpid());

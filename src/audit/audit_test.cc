@@ -13,6 +13,7 @@
 #include <stop_token>
 
 #include "amp/devnet.h"
+#include "audit/testing_devnet.h"
 
 namespace amp {
 namespace {
@@ -45,17 +46,28 @@ class FakeSession final : public LoaderSession {
   std::map<std::string, StreamCheckpoint> checkpoints_;
 };
 
-// A destination whose rows are a multimap block -> batch of that block's rows (query
-// columns only); ReadRows appends `_amp_block_start` as the contract says.
-class FakeLoader : public Loader {
+// A destination that takes writes and keeps checkpoints but has no ReadRows of its own.
+class NoReadLoader : public Loader {
  public:
-  std::string name() const override { return "fake"; }
+  std::string name() const override { return "write-only"; }
   const LoaderCapabilities& capabilities() const override { return capabilities_; }
   Status EnsureTable(const TableSpec&) override { return Status::OK(); }
   Status Truncate(const std::string&) override { return Status::OK(); }
   Result<std::unique_ptr<LoaderSession>> OpenSession() override {
     return std::unique_ptr<LoaderSession>(new FakeSession(checkpoints));
   }
+
+  std::map<std::string, StreamCheckpoint> checkpoints;
+
+ private:
+  LoaderCapabilities capabilities_;
+};
+
+// A destination whose rows are a multimap block -> batch of that block's rows (query
+// columns only); ReadRows appends `_amp_block_start` as the contract says.
+class FakeLoader : public NoReadLoader {
+ public:
+  std::string name() const override { return "fake"; }
   Result<std::shared_ptr<arrow::Table>> ReadRows(const TableSpec& spec,
                                                  const BlockInterval& blocks) override {
     reads.push_back(blocks);
@@ -75,39 +87,13 @@ class FakeLoader : public Loader {
   }
 
   std::multimap<BlockNumber, std::shared_ptr<arrow::RecordBatch>> rows;
-  std::map<std::string, StreamCheckpoint> checkpoints;
   std::vector<BlockInterval> reads;
-
- private:
-  LoaderCapabilities capabilities_;
-};
-
-class NoReadLoader final : public Loader {
- public:
-  std::string name() const override { return "write-only"; }
-  const LoaderCapabilities& capabilities() const override { return capabilities_; }
-  Status EnsureTable(const TableSpec&) override { return Status::OK(); }
-  Status Truncate(const std::string&) override { return Status::OK(); }
-  Result<std::unique_ptr<LoaderSession>> OpenSession() override {
-    return std::unique_ptr<LoaderSession>(new FakeSession({}));
-  }
-
- private:
-  LoaderCapabilities capabilities_;
 };
 
 class AuditTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // An empty HOME and no token: the developer's own Amp login must not leak into tests.
-    setenv("HOME", "/nonexistent-amp-audit-test", 1);
-    unsetenv("AMP_AUTH_TOKEN");
-    DevnetOptions options;
-    options.port = 0;
-    options.history = kHistory;
-    options.block_time_ms = 0;
-    options.logs_per_block = kLogsPerBlock;
-    devnet_ = ValueOrDie(DevnetServer::Start(options)).release();
+    devnet_ = audit_testing::StartAuditDevnet(kHistory, kLogsPerBlock).release();
   }
   static void TearDownTestSuite() {
     delete devnet_;

@@ -288,6 +288,14 @@ int UnitOf(const arrow::DataType& type) {
   }
 }
 
+// Every list layout digests alike (each row's length, then its elements); only the array
+// class that exposes values() differs.
+template <typename ListArrayType>
+Result<EncoderPtr> MakeListEncoder(const std::shared_ptr<arrow::Array>& a) {
+  AMP_ASSIGN_OR_RETURN(auto values, MakeEncoder(static_cast<const ListArrayType&>(*a).values()));
+  return std::make_unique<ListEncoder<ListArrayType>>(a, std::move(values));
+}
+
 Result<EncoderPtr> MakeEncoder(const std::shared_ptr<arrow::Array>& array) {
   const auto& a = array;
   switch (a->type_id()) {
@@ -326,31 +334,16 @@ Result<EncoderPtr> MakeEncoder(const std::shared_ptr<arrow::Array>& array) {
       return std::make_unique<TemporalEncoder<int64_t>>(a, 'T', UnitOf(*a->type()));
     case Type::DURATION:
       return std::make_unique<TemporalEncoder<int64_t>>(a, 'R', UnitOf(*a->type()));
-    case Type::LIST: {
-      AMP_ASSIGN_OR_RETURN(auto values,
-                           MakeEncoder(static_cast<const arrow::ListArray&>(*a).values()));
-      return std::make_unique<ListEncoder<arrow::ListArray>>(a, std::move(values));
-    }
-    case Type::LARGE_LIST: {
-      AMP_ASSIGN_OR_RETURN(auto values,
-                           MakeEncoder(static_cast<const arrow::LargeListArray&>(*a).values()));
-      return std::make_unique<ListEncoder<arrow::LargeListArray>>(a, std::move(values));
-    }
-    case Type::FIXED_SIZE_LIST: {
-      AMP_ASSIGN_OR_RETURN(auto values,
-                           MakeEncoder(static_cast<const arrow::FixedSizeListArray&>(*a).values()));
-      return std::make_unique<ListEncoder<arrow::FixedSizeListArray>>(a, std::move(values));
-    }
-    case Type::LIST_VIEW: {
-      AMP_ASSIGN_OR_RETURN(auto values,
-                           MakeEncoder(static_cast<const arrow::ListViewArray&>(*a).values()));
-      return std::make_unique<ListEncoder<arrow::ListViewArray>>(a, std::move(values));
-    }
-    case Type::LARGE_LIST_VIEW: {
-      AMP_ASSIGN_OR_RETURN(auto values,
-                           MakeEncoder(static_cast<const arrow::LargeListViewArray&>(*a).values()));
-      return std::make_unique<ListEncoder<arrow::LargeListViewArray>>(a, std::move(values));
-    }
+    case Type::LIST:
+      return MakeListEncoder<arrow::ListArray>(a);
+    case Type::LARGE_LIST:
+      return MakeListEncoder<arrow::LargeListArray>(a);
+    case Type::FIXED_SIZE_LIST:
+      return MakeListEncoder<arrow::FixedSizeListArray>(a);
+    case Type::LIST_VIEW:
+      return MakeListEncoder<arrow::ListViewArray>(a);
+    case Type::LARGE_LIST_VIEW:
+      return MakeListEncoder<arrow::LargeListViewArray>(a);
     case Type::MAP: {
       const auto& map = static_cast<const arrow::MapArray&>(*a);
       AMP_ASSIGN_OR_RETURN(auto keys, MakeEncoder(map.keys()));

@@ -517,11 +517,7 @@ TEST_F(LoadDevnetTest, ConfigurationErrorsAreReportedUpFront) {
   LoadOptions options = Fast();
   options.block_column = "timestamp";
   auto results = session_->sql(kLogs).load("dest", "logs", options);
-  ASSERT_TRUE(results.ok());
-  std::vector<LoadResult> all = testing::DrainResults(*results);
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_FALSE(all[0].success);
-  EXPECT_THAT(all[0].error, HasSubstr("not uint64"));
+  testing::ExpectOnlyAFailedResult(results, "not uint64");
 }
 
 }  // namespace

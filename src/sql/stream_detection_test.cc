@@ -6,44 +6,54 @@ namespace amp::sql {
 namespace {
 
 TEST(SqlRequestsStreaming, TopLevelSettingsStreamTrue) {
-  EXPECT_TRUE(RequestsStreaming(
-      "SELECT block_num, hash FROM anvil_rpc.blocks SETTINGS stream = true"));
-  EXPECT_TRUE(RequestsStreaming("select 1 settings STREAM = True"));
-  EXPECT_TRUE(RequestsStreaming("SELECT 1 SETTINGS stream=TRUE;"));
-  EXPECT_TRUE(RequestsStreaming("SELECT 1\nSETTINGS\n  foo = 1,\n  stream = true"));
-  EXPECT_TRUE(RequestsStreaming("SELECT 1 SETTINGS stream = true, foo = 'x'"));
-  EXPECT_TRUE(RequestsStreaming("SELECT 1 SETTINGS \"stream\" = true"));
-  EXPECT_TRUE(RequestsStreaming(
-      "WITH x AS (SELECT * FROM t) SELECT * FROM x WHERE a = '(' SETTINGS stream = true"));
-  EXPECT_TRUE(RequestsStreaming("SELECT 1 /* c */ SETTINGS /* c */ stream -- c\n = true"));
+  for (const char* query : {
+       "SELECT block_num, hash FROM anvil_rpc.blocks SETTINGS stream = true",
+       "select 1 settings STREAM = True",
+       "SELECT 1 SETTINGS stream=TRUE;",
+       "SELECT 1\nSETTINGS\n  foo = 1,\n  stream = true",
+       "SELECT 1 SETTINGS stream = true, foo = 'x'",
+       "SELECT 1 SETTINGS \"stream\" = true",
+       "WITH x AS (SELECT * FROM t) SELECT * FROM x WHERE a = '(' SETTINGS stream = true",
+       "SELECT 1 /* c */ SETTINGS /* c */ stream -- c\n = true",
+  }) {
+    EXPECT_EQ(RequestsStreaming(query), true) << query;
+  }
 }
 
 TEST(SqlRequestsStreaming, OnlyTheBooleanLiteralTrueCounts) {
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS stream = 1"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS stream = 'true'"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS stream = false"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS stream = \"true\""));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS stream = true AND x"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS streaming = true"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS xstream = true"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1"));
-  EXPECT_FALSE(RequestsStreaming(""));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 SETTINGS stream ="));
+  for (const char* query : {
+       "SELECT 1 SETTINGS stream = 1",
+       "SELECT 1 SETTINGS stream = 'true'",
+       "SELECT 1 SETTINGS stream = false",
+       "SELECT 1 SETTINGS stream = \"true\"",
+       "SELECT 1 SETTINGS stream = true AND x",
+       "SELECT 1 SETTINGS streaming = true",
+       "SELECT 1 SETTINGS xstream = true",
+       "SELECT 1",
+       "",
+       "SELECT 1 SETTINGS",
+       "SELECT 1 SETTINGS stream =",
+  }) {
+    EXPECT_EQ(RequestsStreaming(query), false) << query;
+  }
 }
 
 TEST(SqlRequestsStreaming, IgnoresLiteralsCommentsAndQuotedIdentifiers) {
-  EXPECT_FALSE(RequestsStreaming("SELECT 'x SETTINGS stream = true' AS s"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 'it''s SETTINGS stream = true' AS s"));
-  EXPECT_FALSE(RequestsStreaming("SELECT E'\\' SETTINGS stream = true' AS s"));
-  EXPECT_FALSE(RequestsStreaming("SELECT $$ SETTINGS stream = true $$ AS s"));
-  EXPECT_FALSE(RequestsStreaming("SELECT $t$ SETTINGS stream = true $t$ AS s"));
-  EXPECT_FALSE(RequestsStreaming("SELECT \"SETTINGS stream = true\" FROM t"));
-  EXPECT_FALSE(RequestsStreaming("SELECT `SETTINGS stream = true` FROM t"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 -- SETTINGS stream = true"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 /* SETTINGS stream = true */"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 /* a /* nested */ SETTINGS stream = true */"));
-  EXPECT_FALSE(RequestsStreaming("SELECT 1 -- x\n/* SETTINGS stream = true"));
+  for (const char* query : {
+       "SELECT 'x SETTINGS stream = true' AS s",
+       "SELECT 'it''s SETTINGS stream = true' AS s",
+       "SELECT E'\\' SETTINGS stream = true' AS s",
+       "SELECT $$ SETTINGS stream = true $$ AS s",
+       "SELECT $t$ SETTINGS stream = true $t$ AS s",
+       "SELECT \"SETTINGS stream = true\" FROM t",
+       "SELECT `SETTINGS stream = true` FROM t",
+       "SELECT 1 -- SETTINGS stream = true",
+       "SELECT 1 /* SETTINGS stream = true */",
+       "SELECT 1 /* a /* nested */ SETTINGS stream = true */",
+       "SELECT 1 -- x\n/* SETTINGS stream = true",
+  }) {
+    EXPECT_EQ(RequestsStreaming(query), false) << query;
+  }
 }
 
 TEST(SqlRequestsStreaming, SubquerySettingsAreNotTopLevel) {

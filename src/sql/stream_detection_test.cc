@@ -2,11 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+
 namespace amp::sql {
 namespace {
 
+// Every query of a list is (or is not) a streaming request.
+void ExpectEach(bool streaming, std::initializer_list<const char*> queries) {
+  for (const char* query : queries) EXPECT_EQ(RequestsStreaming(query), streaming) << query;
+}
+
 TEST(SqlRequestsStreaming, TopLevelSettingsStreamTrue) {
-  for (const char* query : {
+  ExpectEach(true, {
        "SELECT block_num, hash FROM anvil_rpc.blocks SETTINGS stream = true",
        "select 1 settings STREAM = True",
        "SELECT 1 SETTINGS stream=TRUE;",
@@ -15,13 +22,11 @@ TEST(SqlRequestsStreaming, TopLevelSettingsStreamTrue) {
        "SELECT 1 SETTINGS \"stream\" = true",
        "WITH x AS (SELECT * FROM t) SELECT * FROM x WHERE a = '(' SETTINGS stream = true",
        "SELECT 1 /* c */ SETTINGS /* c */ stream -- c\n = true",
-  }) {
-    EXPECT_EQ(RequestsStreaming(query), true) << query;
-  }
+  });
 }
 
 TEST(SqlRequestsStreaming, OnlyTheBooleanLiteralTrueCounts) {
-  for (const char* query : {
+  ExpectEach(false, {
        "SELECT 1 SETTINGS stream = 1",
        "SELECT 1 SETTINGS stream = 'true'",
        "SELECT 1 SETTINGS stream = false",
@@ -33,13 +38,11 @@ TEST(SqlRequestsStreaming, OnlyTheBooleanLiteralTrueCounts) {
        "",
        "SELECT 1 SETTINGS",
        "SELECT 1 SETTINGS stream =",
-  }) {
-    EXPECT_EQ(RequestsStreaming(query), false) << query;
-  }
+  });
 }
 
 TEST(SqlRequestsStreaming, IgnoresLiteralsCommentsAndQuotedIdentifiers) {
-  for (const char* query : {
+  ExpectEach(false, {
        "SELECT 'x SETTINGS stream = true' AS s",
        "SELECT 'it''s SETTINGS stream = true' AS s",
        "SELECT E'\\' SETTINGS stream = true' AS s",
@@ -51,9 +54,7 @@ TEST(SqlRequestsStreaming, IgnoresLiteralsCommentsAndQuotedIdentifiers) {
        "SELECT 1 /* SETTINGS stream = true */",
        "SELECT 1 /* a /* nested */ SETTINGS stream = true */",
        "SELECT 1 -- x\n/* SETTINGS stream = true",
-  }) {
-    EXPECT_EQ(RequestsStreaming(query), false) << query;
-  }
+  });
 }
 
 TEST(SqlRequestsStreaming, SubquerySettingsAreNotTopLevel) {

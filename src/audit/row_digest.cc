@@ -79,13 +79,18 @@ class BoolEncoder final : public Base<BoolEncoder> {
   }
 };
 
+// A fixed-width array's values start at its data buffer plus the slice offset.
+template <typename CType>
+const CType* FixedWidthValues(const arrow::Array& a) {
+  return reinterpret_cast<const CType*>(a.data()->buffers[1]->data()) + a.data()->offset;
+}
+
 template <typename CType>
 class IntEncoder final : public Base<IntEncoder<CType>> {
  public:
   explicit IntEncoder(std::shared_ptr<arrow::Array> a)
       : Base<IntEncoder<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a->data()->buffers[1]->data()) +
-                a->data()->offset) {}
+        values_(FixedWidthValues<CType>(*a)) {}
   void Value(int64_t i, std::string* out) {
     if constexpr (std::is_signed_v<CType>) {
       out->push_back('i');
@@ -112,8 +117,7 @@ class FloatEncoder final : public Base<FloatEncoder<CType>> {
  public:
   explicit FloatEncoder(std::shared_ptr<arrow::Array> a)
       : Base<FloatEncoder<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a->data()->buffers[1]->data()) +
-                a->data()->offset) {}
+        values_(FixedWidthValues<CType>(*a)) {}
   void Value(int64_t i, std::string* out) {
     if constexpr (std::is_same_v<CType, uint16_t>) {
       PutDouble(arrow::util::Float16::FromBits(values_[i]).ToDouble(), out);
@@ -168,7 +172,7 @@ class TemporalEncoder final : public Base<TemporalEncoder<CType>> {
  public:
   TemporalEncoder(std::shared_ptr<arrow::Array> a, char tag, int unit)
       : Base<TemporalEncoder<CType>>(a),
-        values_(reinterpret_cast<const CType*>(a->data()->buffers[1]->data()) + a->data()->offset),
+        values_(FixedWidthValues<CType>(*a)),
         tag_(tag),
         unit_(unit) {}
   void Value(int64_t i, std::string* out) {

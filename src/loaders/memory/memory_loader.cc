@@ -194,14 +194,14 @@ class MemorySession final : public loaders::UnitSession {
 
  protected:
   Status BeginImpl() override {
-    AMP_RETURN_NOT_OK(Fault(MemoryFault::Call::kBegin, [](MemoryStore::Stats& s) { ++s.begins; }));
+    Count([](MemoryStore::Stats& s) { ++s.begins; });
     ops_.clear();
     tables_.clear();
     return Status::OK();
   }
 
   Status UndoImpl(const std::string& table, const BlockInterval& blocks) override {
-    AMP_RETURN_NOT_OK(Fault(MemoryFault::Call::kUndo, [](MemoryStore::Stats& s) { ++s.undos; }));
+    Count([](MemoryStore::Stats& s) { ++s.undos; });
     AMP_RETURN_NOT_OK(RequireTable(table).status());
     tables_.insert(table);
     Op op{Op::Kind::kUndo, table, blocks, nullptr};
@@ -212,7 +212,7 @@ class MemorySession final : public loaders::UnitSession {
 
   Status AppendImpl(const std::string& table, const arrow::RecordBatch& batch,
                     const BlockRange& microbatch) override {
-    AMP_RETURN_NOT_OK(Fault(MemoryFault::Call::kAppend, [](MemoryStore::Stats& s) { ++s.appends; }));
+    Count([](MemoryStore::Stats& s) { ++s.appends; });
     AMP_ASSIGN_OR_RETURN(auto spec, RequireTable(table));
     AMP_RETURN_NOT_OK(CheckColumns(*spec.schema, *batch.schema(), "batch for table " + table));
     AMP_ASSIGN_OR_RETURN(auto tagged, Tag(spec, batch, microbatch));
@@ -224,12 +224,6 @@ class MemorySession final : public loaders::UnitSession {
   }
 
   Status CommitImpl(const StreamCheckpoint* checkpoint) override {
-    std::optional<MemoryFault> fault = store_->NextFault(MemoryFault::Call::kCommit);
-    if (fault && !fault->after_apply) {
-      std::lock_guard<std::mutex> lock(store_->mu);
-      ++store_->stats_data.failed_commits;
-      return FaultStatus(*fault);
-    }
     {
       std::lock_guard<std::mutex> lock(store_->mu);
       // Apply to copies of the touched tables, then publish: all or nothing.
@@ -256,14 +250,9 @@ class MemorySession final : public loaders::UnitSession {
         for (const auto& name : tables_) store_->stream_tables[checkpoint->stream_id] = name;
       }
       ++store_->stats_data.commits;
-      if (fault) ++store_->stats_data.failed_commits;
     }
     ops_.clear();
     tables_.clear();
-    if (fault) {
-      CloseUnit();  // applied: the unit is over, only its report was lost
-      return FaultStatus(*fault);
-    }
     return Status::OK();
   }
 
@@ -303,19 +292,9 @@ class MemorySession final : public loaders::UnitSession {
   }
 
   template <typename CountFn>
-  Status Fault(MemoryFault::Call call, CountFn count) {
-    {
-      std::lock_guard<std::mutex> lock(store_->mu);
-      count(store_->stats_data);
-    }
-    if (auto fault = store_->NextFault(call)) return FaultStatus(*fault);
-    return Status::OK();
-  }
-
-  static Status FaultStatus(const MemoryFault& fault) {
-    if (!fault.error.ok()) return fault.error;
-    return LoaderError(Status::IOError("[memory] injected fault"), ErrorClass::kRetryCommit,
-                       "INJECTED");
+  void Count(CountFn count) {
+    std::lock_guard<std::mutex> lock(store_->mu);
+    count(store_->stats_data);
   }
 
   Result<std::shared_ptr<arrow::RecordBatch>> Tag(const TableSpec& spec, const arrow::RecordBatch& batch,
@@ -463,8 +442,14 @@ class MemoryLoader final : public Loader {
       std::lock_guard<std::mutex> lock(store_->mu);
       ++store_->stats_data.sessions;
     }
-    return std::unique_ptr<LoaderSession>(
-        std::make_unique<MemorySession>(store_, capabilities_.atomic_commit));
+    // Tests arm faults on the store; the session itself is the plain store writer.
+    std::shared_ptr<MemoryStore> store = store_;
+    return loaders::testing::InjectFaults(
+        "memory", std::make_unique<MemorySession>(store_, capabilities_.atomic_commit), store_->faults(),
+        [store] {
+          std::lock_guard<std::mutex> lock(store->mu);
+          ++store->stats_data.failed_commits;
+        });
   }
 
   // For `ampsync audit`: the committed rows whose span intersects `blocks`, with the
@@ -599,34 +584,9 @@ std::vector<StreamCheckpoint> MemoryStore::checkpoints() const {
   return out;
 }
 
-void MemoryStore::InjectFault(MemoryFault fault) {
-  std::lock_guard<std::mutex> lock(mu);
-  faults_.push_back(ArmedFault{fault, std::max(0, fault.nth - 1), std::max(1, fault.times)});
-}
-
-void MemoryStore::ClearFaults() {
-  std::lock_guard<std::mutex> lock(mu);
-  faults_.clear();
-}
-
 MemoryStore::Stats MemoryStore::stats() const {
   std::lock_guard<std::mutex> lock(mu);
   return stats_data;
-}
-
-std::optional<MemoryFault> MemoryStore::NextFault(MemoryFault::Call call) {
-  std::lock_guard<std::mutex> lock(mu);
-  for (auto it = faults_.begin(); it != faults_.end(); ++it) {
-    if (it->fault.call != call) continue;
-    if (it->remaining_skips > 0) {
-      --it->remaining_skips;
-      return std::nullopt;
-    }
-    MemoryFault fired = it->fault;
-    if (--it->remaining_failures == 0) faults_.erase(it);
-    return fired;
-  }
-  return std::nullopt;
 }
 
 // The loader as data: its option table, a factory that reads the options, its URI scheme

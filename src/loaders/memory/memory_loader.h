@@ -17,7 +17,9 @@
 //     (TableSpec::block_column) or its microbatch range; Undo drops rows whose span
 //     intersects the undone blocks. kUpsert replaces rows with equal key_columns.
 //   - Faults: MemoryStore::InjectFault makes the N-th call of one kind (counted over all
-//     sessions of the store from the injection on) fail, for retry and replay tests.
+//     sessions of the store from the injection on) fail, for retry and replay tests. The
+//     loader's sessions are wrapped in loaders/testing/fault_injection.h for that; the
+//     loader itself has no fault code.
 // Thread-safety: sessions may be used concurrently from different threads (one thread per
 // session); the store serialises their commits.
 #pragma once
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "amp/loader.h"
+#include "loaders/testing/fault_injection.h"
 
 namespace arrow {
 class RecordBatch;
@@ -42,28 +45,9 @@ namespace amp {
 inline constexpr char kAmpBlockStartColumn[] = "_amp_block_start";
 inline constexpr char kAmpBlockEndColumn[] = "_amp_block_end";
 
-/// \brief A fault armed on a MemoryStore.
-struct MemoryFault {
-  enum class Call { kBegin, kUndo, kAppend, kCommit };
-  Call call = Call::kCommit;
-  /// Fail the n-th such call after injection (1 = the next one).
-  int nth = 1;
-  /// How many consecutive calls fail from there.
-  int times = 1;
-  /// Commit only: apply the unit, then report the failure (an ambiguous commit, as when a
-  /// connection drops after the server committed).
-  bool after_apply = false;
-  /// The error returned; default IOError of class kRetryCommit.
-  Status error;
-
-  /// Fails the `nth` call of kind `call` from now on, once.
-  static MemoryFault At(Call call, int nth) {
-    MemoryFault fault;
-    fault.call = call;
-    fault.nth = nth;
-    return fault;
-  }
-};
+/// A fault armed on a MemoryStore; the sessions of its loaders are wrapped in
+/// loaders/testing/fault_injection.h, which decides when a call fails.
+using MemoryFault = loaders::testing::Fault;
 
 /// \brief The data behind every memory loader of one name.
 class MemoryStore {
@@ -83,9 +67,13 @@ class MemoryStore {
   std::optional<StreamCheckpoint> checkpoint(const std::string& stream_id) const;
   std::vector<StreamCheckpoint> checkpoints() const;
 
-  void InjectFault(MemoryFault fault);
-  void ClearFaults();
+  void InjectFault(MemoryFault fault) { faults_->Inject(std::move(fault)); }
+  void ClearFaults() { faults_->Clear(); }
+  /// The faults every session of this store's loaders runs through.
+  const std::shared_ptr<loaders::testing::FaultPlan>& faults() const { return faults_; }
 
+  /// Calls that reached the store (an injected fault stops a call before it), and
+  /// failed_commits: the injected commit failures.
   struct Stats {
     int begins = 0, undos = 0, appends = 0, commits = 0, failed_commits = 0, aborts = 0;
     int truncates = 0, sessions = 0;
@@ -99,8 +87,6 @@ class MemoryStore {
     std::shared_ptr<arrow::Schema> stored_schema;  ///< spec.schema + the two _amp_ columns.
     std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
   };
-  /// Returns the fault for this call (consuming it) if one fires.
-  std::optional<MemoryFault> NextFault(MemoryFault::Call call);
   mutable std::mutex mu;
   std::map<std::string, TableData> tables_data;
   std::map<std::string, StreamCheckpoint> checkpoints_data;
@@ -113,12 +99,8 @@ class MemoryStore {
 
  private:
   const std::string name_;
-  struct ArmedFault {
-    MemoryFault fault;
-    int remaining_skips;  ///< Calls to let through before failing.
-    int remaining_failures;
-  };
-  std::vector<ArmedFault> faults_;  // Guarded by mu.
+  const std::shared_ptr<loaders::testing::FaultPlan> faults_ =
+      std::make_shared<loaders::testing::FaultPlan>();
 };
 
 /// Registers the "memory" loader (options: name, atomic) with URI scheme memory://NAME.

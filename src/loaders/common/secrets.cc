@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "loaders/common/connection_uri.h"
+
 namespace amp::loaders {
 namespace {
 
@@ -37,26 +39,11 @@ Result<std::string> Lookup(const std::string& loader, const std::string& option,
 
 bool StartsWithEnv(const std::string& text) { return text.compare(0, kPrefix.size(), kPrefix) == 0; }
 
-int Hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Lenient: a malformed escape stays as written (this only decides whether a part is a
-// reference; the loader's own URI parser judges the rest).
-std::string PercentDecode(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && Hex(text[i + 1]) >= 0 && Hex(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(Hex(text[i + 1]) * 16 + Hex(text[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
+// Lenient: a part whose escapes do not decode is judged as written (this only decides
+// whether a part is a reference; the loader's URI parser reports malformed escapes).
+std::string DecodedOrRaw(const std::string& text) {
+  auto decoded = PercentDecode(text, "a URI part");
+  return decoded.ok() ? *decoded : text;
 }
 
 // A URI part that is a reference, plain or percent-encoded, resolved and re-encoded.
@@ -64,7 +51,7 @@ Result<std::optional<std::string>> ResolveUriPart(const std::string& loader,
                                                   const std::string& option,
                                                   const std::string& part,
                                                   const std::string& raw) {
-  const std::string decoded = PercentDecode(raw);
+  const std::string decoded = DecodedOrRaw(raw);
   if (!StartsWithEnv(decoded)) return std::optional<std::string>();
   AMP_ASSIGN_OR_RETURN(std::string value, Lookup(loader, option, part, decoded));
   return std::optional<std::string>(PercentEncode(value));
@@ -120,7 +107,7 @@ Result<std::string> ResolveInUri(const std::string& loader, const std::string& o
         const std::string value = item.substr(eq + 1);
         AMP_ASSIGN_OR_RETURN(auto resolved,
                              ResolveUriPart(loader, option,
-                                            "the URI parameter '" + PercentDecode(key) + "'", value));
+                                            "the URI parameter '" + DecodedOrRaw(key) + "'", value));
         out += key + "=" + (resolved ? *resolved : value);
       }
       if (amp == query.size()) break;

@@ -102,6 +102,14 @@ class CoalescerTest : public ::testing::Test {
     for (uint64_t v : values) AMP_RETURN_NOT_OK(s.Append(table, *BlockNumBatch({v}), range));
     return Status::OK();
   }
+  // One unit of rows 1, 2 in blocks 0..9 and 11..13 in blocks 10..19, one row per Append.
+  void CommitTwoMicrobatches(CoalesceOptions options) {
+    auto s = Make(options);
+    ASSERT_TRUE(s->Begin().ok());
+    ASSERT_TRUE(AppendEach(*s, "t", {1, 2}, R(0, 9)).ok());
+    ASSERT_TRUE(AppendEach(*s, "t", {11, 12, 13}, R(10, 19)).ok());
+    ASSERT_TRUE(s->Commit(nullptr).ok());
+  }
   std::vector<Recorder::Call> calls_;
 };
 
@@ -143,22 +151,14 @@ TEST_F(CoalescerTest, AbortAndBeginDropWhatIsHeld) {
 }
 
 TEST_F(CoalescerTest, RowsTaggedByMicrobatchAreOnlyMergedWithinTheirRange) {
-  auto s = Make({.rows_carry_blocks = false});
-  ASSERT_TRUE(s->Begin().ok());
-  ASSERT_TRUE(AppendEach(*s, "t", {1, 2}, R(0, 9)).ok());
-  ASSERT_TRUE(AppendEach(*s, "t", {11, 12, 13}, R(10, 19)).ok());
-  ASSERT_TRUE(s->Commit(nullptr).ok());
+  ASSERT_NO_FATAL_FAILURE(CommitTwoMicrobatches({.rows_carry_blocks = false}));
   ASSERT_THAT(Ops(calls_), ElementsAre("begin", "append t x2", "append t x3", "commit"));
   EXPECT_EQ(calls_[1].range, R(0, 9));
   EXPECT_EQ(calls_[2].range, R(10, 19));
 }
 
 TEST_F(CoalescerTest, RowsWithTheirOwnBlockMergeAcrossMicrobatches) {
-  auto s = Make({.rows_carry_blocks = true});
-  ASSERT_TRUE(s->Begin().ok());
-  ASSERT_TRUE(AppendEach(*s, "t", {1, 2}, R(0, 9)).ok());
-  ASSERT_TRUE(AppendEach(*s, "t", {11, 12, 13}, R(10, 19)).ok());
-  ASSERT_TRUE(s->Commit(nullptr).ok());
+  ASSERT_NO_FATAL_FAILURE(CommitTwoMicrobatches({.rows_carry_blocks = true}));
   ASSERT_THAT(Ops(calls_), ElementsAre("begin", "append t x5", "commit"));
   EXPECT_EQ(calls_[1].values, (std::vector<uint64_t>{1, 2, 11, 12, 13}));
   EXPECT_EQ(calls_[1].range.start, 0u);

@@ -1,5 +1,7 @@
 #include "flight/server_url.h"
 
+#include <string>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,34 +12,31 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-TEST(ParseServerUrl, PlainDefaultsToPort1602) {
-  auto a = ParseServerUrl("grpc://localhost");
-  ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->host, "localhost");
-  EXPECT_EQ(a->port, 1602);
-  EXPECT_FALSE(a->tls);
-  EXPECT_EQ(a->HostPort(), "localhost:1602");
-  EXPECT_EQ(a->LocationUri(), "grpc+tcp://localhost:1602");
-}
-
-TEST(ParseServerUrl, ExplicitPortTcpAndTlsSchemes) {
-  auto tcp = ParseServerUrl("grpc+tcp://10.0.0.7:8815");
-  ASSERT_TRUE(tcp.ok()) << tcp.status();
-  EXPECT_EQ(tcp->host, "10.0.0.7");
-  EXPECT_EQ(tcp->port, 8815);
-  EXPECT_FALSE(tcp->tls);
-
-  auto tls = ParseServerUrl("grpc+tls://amp.example.com");
-  ASSERT_TRUE(tls.ok()) << tls.status();
-  EXPECT_TRUE(tls->tls);
-  EXPECT_EQ(tls->port, 1602);
-  EXPECT_EQ(tls->LocationUri(), "grpc+tls://amp.example.com:1602");
-
-  auto upper = ParseServerUrl("GRPC+TLS://Amp.Example.com:443/");
-  ASSERT_TRUE(upper.ok()) << upper.status();
-  EXPECT_TRUE(upper->tls);
-  EXPECT_EQ(upper->port, 443);
-  EXPECT_EQ(upper->host, "Amp.Example.com");
+// Accepted spellings: the default port, explicit ports, tcp and tls, any case, a trailing slash.
+TEST(ParseServerUrl, SchemesPortsAndDefaults) {
+  struct Good {
+    const char* url;
+    std::string host;
+    int port;
+    bool tls;
+    std::string location;
+  };
+  for (const Good& good : {
+           Good{"grpc://localhost", "localhost", 1602, false, "grpc+tcp://localhost:1602"},
+           Good{"grpc+tcp://10.0.0.7:8815", "10.0.0.7", 8815, false, "grpc+tcp://10.0.0.7:8815"},
+           Good{"grpc+tls://amp.example.com", "amp.example.com", 1602, true,
+                "grpc+tls://amp.example.com:1602"},
+           Good{"GRPC+TLS://Amp.Example.com:443/", "Amp.Example.com", 443, true,
+                "grpc+tls://Amp.Example.com:443"},
+       }) {
+    auto parsed = ParseServerUrl(good.url);
+    ASSERT_TRUE(parsed.ok()) << good.url << ": " << parsed.status();
+    EXPECT_EQ(parsed->host, good.host) << good.url;
+    EXPECT_EQ(parsed->port, good.port) << good.url;
+    EXPECT_EQ(parsed->tls, good.tls) << good.url;
+    EXPECT_EQ(parsed->HostPort(), good.host + ":" + std::to_string(good.port)) << good.url;
+    EXPECT_EQ(parsed->LocationUri(), good.location) << good.url;
+  }
 }
 
 TEST(ParseServerUrl, BracketedIpv6) {

@@ -1,5 +1,7 @@
 #include "flight/server_url.h"
 
+#include "common/testing/status_matchers.h"
+
 #include <string>
 
 #include <gmock/gmock.h>
@@ -61,9 +63,7 @@ TEST_P(ParseServerUrlErrors, NamesTheUrlAndTheProblem) {
   const BadUrl& bad = GetParam();
   auto a = ParseServerUrl(bad.url);
   ASSERT_FALSE(a.ok()) << bad.url;
-  EXPECT_TRUE(a.status().IsInvalid());
-  EXPECT_THAT(a.status().message(),
-              AllOf(HasSubstr("'" + std::string(bad.url) + "'"), HasSubstr(bad.problem)));
+  ExpectInvalidMentioning(a.status(), {"'" + std::string(bad.url) + "'", bad.problem});
 }
 
 INSTANTIATE_TEST_SUITE_P(

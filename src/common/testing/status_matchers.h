@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdlib>
+#include <initializer_list>
+#include <string>
 #include <utility>
 
 #include <gtest/gtest.h>
@@ -38,6 +40,16 @@ T ValueOrDie(Result<T> r) {
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   if (!r.ok()) std::abort();
   return std::move(*r);
+}
+
+/// Expects `status` to be Invalid with a message holding every one of `parts` (what was
+/// wrong, and the input quoted back), as bad input must be reported.
+inline void ExpectInvalidMentioning(const Status& status, std::initializer_list<std::string> parts) {
+  EXPECT_TRUE(status.IsInvalid()) << status.ToString();
+  for (const std::string& part : parts) {
+    EXPECT_NE(status.message().find(part), std::string::npos)
+        << "'" << part << "' not in: " << status.message();
+  }
 }
 
 }  // namespace amp

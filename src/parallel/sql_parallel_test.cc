@@ -90,20 +90,6 @@ Result<RunResult> RunOnChain(const std::string& sql, const ChainSnapshot& snapsh
   return result;
 }
 
-std::vector<uint64_t> U64Column(const arrow::Table& t, const std::string& name) {
-  std::vector<uint64_t> out;
-  auto column = t.GetColumnByName(name);
-  if (!column) {
-    ADD_FAILURE() << "no column " << name;
-    return out;
-  }
-  for (const auto& chunk : column->chunks()) {
-    const auto& values = static_cast<const arrow::UInt64Array&>(*chunk);
-    for (int64_t i = 0; i < values.length(); ++i) out.push_back(values.Value(i));
-  }
-  return out;
-}
-
 ChainOptions TestChain() {
   ChainOptions o;
   o.seed = 7;
@@ -182,7 +168,7 @@ TEST(SqlParallelTest, UnionOfPartitionsEqualsTheUnpartitionedResult) {
           EXPECT_LT(r.bounds.max, p.end) << q;
         }
         EXPECT_LE(r.blocks_generated, p.end - p.start) << q;
-        for (uint64_t b : U64Column(*r.table, body.block_column)) {
+        for (uint64_t b : testing::ColumnU64(*r.table, body.block_column)) {
           ASSERT_GE(b, p.start);
           ASSERT_LT(b, p.end);
         }
@@ -220,7 +206,7 @@ TEST(SqlParallelTest, PartitionQueryGeneratesOnlyItsBlocks) {
                                                     18446744073709551615ull),
                            *snapshot));
   EXPECT_EQ(r.blocks_generated, 2u);
-  EXPECT_EQ(U64Column(*r.table, "block_num").front(), 398u);
+  EXPECT_EQ(testing::ColumnU64(*r.table, "block_num").front(), 398u);
   PT_ASSIGN_OR_FAIL(r, RunOnChain(parallel::PartitionQuery(*split, "block_num", 1000, 2000), *snapshot));
   EXPECT_EQ(r.blocks_generated, 0u);
   EXPECT_EQ(r.table->num_rows(), 0);
@@ -233,7 +219,7 @@ TEST(SqlParallelTest, WrappedRowsAreInBlockOrderWithExactBoundaries) {
   ASSERT_TRUE(split.ok());
   RunResult r;
   PT_ASSIGN_OR_FAIL(r, RunOnChain(parallel::PartitionQuery(*split, "block_num", 10, 12), *snapshot));
-  EXPECT_EQ(U64Column(*r.table, "block_num"),
+  EXPECT_EQ(testing::ColumnU64(*r.table, "block_num"),
             (std::vector<uint64_t>{10, 10, 10, 10, 10, 11, 11, 11, 11, 11}));
   EXPECT_EQ(r.table->num_columns(), 2);
 }
@@ -248,7 +234,7 @@ TEST(SqlParallelTest, LimitInsideSubqueryIsNotPushedDown) {
   ASSERT_TRUE(split.ok());
   RunResult r;
   PT_ASSIGN_OR_FAIL(r, RunOnChain(parallel::PartitionQuery(*split, "block_num", 1, 3), *snapshot));
-  EXPECT_EQ(U64Column(*r.table, "block_num"), (std::vector<uint64_t>{1, 1, 1, 1, 1}));
+  EXPECT_EQ(testing::ColumnU64(*r.table, "block_num"), (std::vector<uint64_t>{1, 1, 1, 1, 1}));
 }
 
 TEST(SqlParallelTest, HeadQueryNeedsNoRows) {
@@ -265,7 +251,7 @@ TEST(SqlParallelTest, HeadQueryNeedsNoRows) {
       PT_ASSIGN_OR_FAIL(slow, RunOnChain(q, *snapshot, /*allow_rowless=*/false));
       EXPECT_EQ(fast.rows_generated, 0u);
       EXPECT_GT(slow.rows_generated, 0u);
-      EXPECT_EQ(U64Column(*fast.table, "max_block"), (std::vector<uint64_t>{399}));
+      EXPECT_EQ(testing::ColumnU64(*fast.table, "max_block"), (std::vector<uint64_t>{399}));
       EXPECT_TRUE(fast.table->Equals(*slow.table));
     }
   }
@@ -280,7 +266,7 @@ TEST(SqlParallelTest, BlockHashQuery) {
   PT_ASSIGN_OR_FAIL(r, RunOnChain(q, *snapshot));
   EXPECT_EQ(r.blocks_generated, 1u);
   ASSERT_EQ(r.table->num_rows(), 1);
-  EXPECT_EQ(U64Column(*r.table, "block_num"), (std::vector<uint64_t>{123}));
+  EXPECT_EQ(testing::ColumnU64(*r.table, "block_num"), (std::vector<uint64_t>{123}));
   auto hash = std::static_pointer_cast<arrow::FixedSizeBinaryArray>(
       r.table->GetColumnByName("hash")->chunk(0));
   ASSERT_EQ(hash->byte_width(), 32);
@@ -405,7 +391,7 @@ TEST(SqlParallelTest, CommentsAnywhere) {
                     "block_num < 5 -- g\n) AS _amp_partition WHERE \"block_num\" >= 2 /* h */ "
                     "ORDER BY \"block_num\" -- tail",
                     *snapshot));
-  EXPECT_EQ(U64Column(*r.table, "block_num"), (std::vector<uint64_t>{2, 3, 4}));
+  EXPECT_EQ(testing::ColumnU64(*r.table, "block_num"), (std::vector<uint64_t>{2, 3, 4}));
   EXPECT_EQ(r.blocks_generated, 3u);
 }
 

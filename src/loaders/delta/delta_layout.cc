@@ -107,7 +107,7 @@ std::string PartitionDir(const std::vector<std::string>& columns, const Partitio
     auto it = values.find(p);
     const std::optional<std::string> v = it == values.end() ? std::nullopt : it->second;
     dir += (dir.empty() ? "" : "/") + p + "=" +
-           (v ? PercentEncodeExcept(*v, "-_.") : std::string("__HIVE_DEFAULT_PARTITION__"));
+           (v ? EncodePartitionValue(*v) : std::string("__HIVE_DEFAULT_PARTITION__"));
   }
   return dir;
 }

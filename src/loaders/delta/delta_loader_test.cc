@@ -80,6 +80,21 @@ class DeltaLoaderTest : public ::testing::Test {
     return out;
   }
 
+  // One unit: blocks first..last of table "t", each row tagged `tag`.
+  static Status AppendUnit(LoaderSession& session, uint64_t first, uint64_t last, const std::string& tag,
+                           const StreamCheckpoint* checkpoint = nullptr) {
+    AMP_RETURN_NOT_OK(session.Begin());
+    AMP_RETURN_NOT_OK(session.Append("t", *Rows(first, last, tag), Range(first, last)));
+    return session.Commit(checkpoint);
+  }
+
+  // One unit undoing `blocks` of `table`.
+  static Status UndoUnit(LoaderSession& session, const std::string& table, const BlockInterval& blocks) {
+    AMP_RETURN_NOT_OK(session.Begin());
+    AMP_RETURN_NOT_OK(session.Undo(table, blocks));
+    return session.Commit(nullptr);
+  }
+
   Snapshot Snap(const std::string& table = "t") {
     Snapshot snap;
     EXPECT_TRUE(Refresh(root_ + "/" + table, snap).ok());
@@ -95,9 +110,7 @@ TEST_F(DeltaLoaderTest, UndoRemovesOrRewritesOnlyIntersectingFiles) {
   auto session = loader->OpenSession().ValueOrDie();
   // Three units -> three files: blocks 0-9, 10-19, 20-29.
   for (uint64_t u = 0; u < 3; ++u) {
-    ASSERT_TRUE(session->Begin().ok());
-    ASSERT_TRUE(session->Append("t", *Rows(u * 10, u * 10 + 9, "a"), Range(u * 10, u * 10 + 9)).ok());
-    ASSERT_TRUE(session->Commit(nullptr).ok());
+    ASSERT_TRUE(AppendUnit(*session, u * 10, u * 10 + 9, "a").ok());
   }
   const auto before = Snap();
   ASSERT_EQ(before.files.size(), 3u);
@@ -106,9 +119,7 @@ TEST_F(DeltaLoaderTest, UndoRemovesOrRewritesOnlyIntersectingFiles) {
     if (*add.parsed.min_start == 0) first_file = path;
   }
   // Undo 15..max: the 20-29 file is removed unread, 10-19 is rewritten, 0-9 untouched.
-  ASSERT_TRUE(session->Begin().ok());
-  ASSERT_TRUE(session->Undo("t", {15, kMaxBlock}).ok());
-  ASSERT_TRUE(session->Commit(nullptr).ok());
+  ASSERT_TRUE(UndoUnit(*session, "t", {15, kMaxBlock}).ok());
   const auto after = Snap();
   EXPECT_EQ(after.files.size(), 2u);
   EXPECT_EQ(after.files.count(first_file), 1u) << "the untouched file stays";
@@ -126,9 +137,7 @@ TEST_F(DeltaLoaderTest, ReplayedCommitIsANoOpAndCheckpointIsStoredInTheLog) {
   cp.stream_id = "job/range/0";
   cp.transaction_id = 5;
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(session->Begin().ok());
-    ASSERT_TRUE(session->Append("t", *Rows(0, 4, "x"), Range(0, 4)).ok());
-    ASSERT_TRUE(session->Commit(&cp).ok());
+    ASSERT_TRUE(AppendUnit(*session, 0, 4, "x", &cp).ok());
   }
   EXPECT_EQ(Values(*loader, Spec()).size(), 5u);
   auto snap = Snap();
@@ -150,9 +159,7 @@ TEST_F(DeltaLoaderTest, CheckpointsEveryNVersionsAndReadsFromThem) {
   ASSERT_TRUE(loader->EnsureTable(Spec()).ok());
   auto session = loader->OpenSession().ValueOrDie();
   for (uint64_t u = 0; u < 9; ++u) {
-    ASSERT_TRUE(session->Begin().ok());
-    ASSERT_TRUE(session->Append("t", *Rows(u, u, "c"), Range(u, u)).ok());
-    ASSERT_TRUE(session->Commit(nullptr).ok());
+    ASSERT_TRUE(AppendUnit(*session, u, u, "c").ok());
   }
   EXPECT_TRUE(fs::exists(root_ + "/t/_delta_log/00000000000000000008.checkpoint.parquet"));
   EXPECT_TRUE(fs::exists(root_ + "/t/_delta_log/_last_checkpoint"));
@@ -167,18 +174,14 @@ TEST_F(DeltaLoaderTest, OptimizeCompactsAndKeepsRows) {
   ASSERT_TRUE(loader->EnsureTable(Spec()).ok());
   auto session = loader->OpenSession().ValueOrDie();
   for (uint64_t u = 0; u < 5; ++u) {
-    ASSERT_TRUE(session->Begin().ok());
-    ASSERT_TRUE(session->Append("t", *Rows(u * 2, u * 2 + 1, "o"), Range(u * 2, u * 2 + 1)).ok());
-    ASSERT_TRUE(session->Commit(nullptr).ok());
+    ASSERT_TRUE(AppendUnit(*session, u * 2, u * 2 + 1, "o").ok());
   }
   const auto before = Values(*loader, Spec());
   ASSERT_TRUE(loader->Optimize("t").ok());
   EXPECT_EQ(Snap().files.size(), 1u);
   EXPECT_EQ(Values(*loader, Spec()), before);
   // Undo after optimize still works by stats.
-  ASSERT_TRUE(session->Begin().ok());
-  ASSERT_TRUE(session->Undo("t", {8, kMaxBlock}).ok());
-  ASSERT_TRUE(session->Commit(nullptr).ok());
+  ASSERT_TRUE(UndoUnit(*session, "t", {8, kMaxBlock}).ok());
   EXPECT_EQ(Values(*loader, Spec()).size(), 8u);
 }
 
@@ -206,9 +209,7 @@ TEST_F(DeltaLoaderTest, SchemaEvolutionAddsNullableColumnsWhenEnabled) {
   auto loader = Make({{"schema_evolution", "true"}});
   ASSERT_TRUE(loader->EnsureTable(Spec()).ok());
   auto session = loader->OpenSession().ValueOrDie();
-  ASSERT_TRUE(session->Begin().ok());
-  ASSERT_TRUE(session->Append("t", *Rows(0, 1, "e"), Range(0, 1)).ok());
-  ASSERT_TRUE(session->Commit(nullptr).ok());
+  ASSERT_TRUE(AppendUnit(*session, 0, 1, "e").ok());
   TableSpec wider = Spec();
   wider.schema = Schema()->AddField(2, arrow::field("extra", arrow::int64(), true)).ValueOrDie();
   ASSERT_TRUE(loader->EnsureTable(wider).ok());
@@ -248,9 +249,7 @@ TEST_F(DeltaLoaderTest, PartitionedTableRoundTripsAndUndoes) {
   auto rows = loader->ReadRows(spec, {}).ValueOrDie()->CombineChunks().ValueOrDie();
   ASSERT_EQ(rows->num_rows(), 10);
   EXPECT_EQ(rows->GetColumnByName("p")->null_count(), 1);
-  ASSERT_TRUE(session->Begin().ok());
-  ASSERT_TRUE(session->Undo("parts", {5, kMaxBlock}).ok());
-  ASSERT_TRUE(session->Commit(nullptr).ok());
+  ASSERT_TRUE(UndoUnit(*session, "parts", {5, kMaxBlock}).ok());
   EXPECT_EQ(loader->ReadRows(spec, {}).ValueOrDie()->num_rows(), 5);
 }
 

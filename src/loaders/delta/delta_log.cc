@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +19,7 @@
 #include <thread>
 
 #include "loaders/common/connection_uri.h"
+#include "loaders/common/secrets.h"
 
 namespace amp::delta {
 namespace fs = std::filesystem;
@@ -53,7 +53,18 @@ std::string UrlDecode(const std::string& s) {
   return decoded.ok() ? *decoded : s;
 }
 
-std::string UrlEncodePath(const std::string& s) { return PercentEncodeExcept(s, "-_./=~"); }
+// Every '%' that PercentEncode writes starts an escape, so "%2F" matches escapes only.
+std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
+// Paths in actions keep their directory separators and Hive "column=value" parts readable.
+std::string UrlEncodePath(const std::string& s) {
+  return ReplaceAll(ReplaceAll(loaders::PercentEncode(s), "%2F", "/"), "%3D", "=");
+}
 
 FileStats ParseStats(const std::string& text) {
   FileStats stats;
@@ -324,19 +335,8 @@ std::string RandomHex(int digits) {
   return out;
 }
 
-std::string PercentEncodeExcept(const std::string& text, const char* safe) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || (c != 0 && std::strchr(safe, c) != nullptr)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
+std::string EncodePartitionValue(const std::string& value) {
+  return ReplaceAll(loaders::PercentEncode(value), "~", "%7E");
 }
 
 CommitInfo MakeCommitInfo(std::string operation, nlohmann::json operation_parameters) {

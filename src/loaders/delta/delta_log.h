@@ -149,8 +149,7 @@ int64_t NowMillis();
 /// and processes.
 std::string RandomHex(int digits = 16);
 
-/// `text` percent-encoded, every byte but ASCII letters, digits and those in `safe`.
-/// Paths in actions keep "/", "=" and "~"; partition directory values keep fewer.
-std::string PercentEncodeExcept(const std::string& text, const char* safe);
+/// A partition value as a directory name holds it: percent-encoded, '~' included.
+std::string EncodePartitionValue(const std::string& value);
 
 }  // namespace amp::delta

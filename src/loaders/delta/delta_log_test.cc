@@ -121,6 +121,14 @@ TEST_F(DeltaLogTest, ApplyingACommittedTransactionEqualsReplayingItsFile) {
   EXPECT_LT(text.find("\"remove\""), text.find("\"add\""));
 }
 
+TEST(DeltaLogEncoding, PathsAndPartitionValuesKeepTheirSpelling) {
+  AddFile add;
+  add.path = "p=a b/x~y%z.parquet";
+  EXPECT_EQ(add.ToJson()["path"], "p=a%20b/x~y%25z.parquet");
+  EXPECT_EQ(AddFile::FromJson(add.ToJson()).ValueOrDie().path, add.path);
+  EXPECT_EQ(EncodePartitionValue("a~b c/d=e.f-g_h"), "a%7Eb%20c%2Fd%3De.f-g_h");
+}
+
 TEST_F(DeltaLogTest, ExactlyOneConcurrentWriterWinsEachVersion) {
   ASSERT_TRUE(TryCommit(dir_, 0, Create()).ValueOrDie());
   std::atomic<int> wins{0};

@@ -11,7 +11,7 @@
 
 #include "amp/audit.h"
 #include "amp/devnet.h"
-#include "audit/testing_devnet.h"
+#include "audit/testing/audit_devnet.h"
 #include "loaders/postgres/pg_test_server.h"
 #include "loaders/postgres/postgres_loader.h"
 

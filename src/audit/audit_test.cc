@@ -13,7 +13,7 @@
 #include <stop_token>
 
 #include "amp/devnet.h"
-#include "audit/testing_devnet.h"
+#include "audit/testing/audit_devnet.h"
 
 namespace amp {
 namespace {

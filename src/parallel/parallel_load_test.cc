@@ -27,6 +27,7 @@
 #include "parallel/partition_planner.h"
 #include "common/testing/table_equality.h"
 #include "facade/testing/devnet_memory_fixture.h"
+#include "facade/testing/drain_results.h"
 
 namespace amp {
 namespace {
@@ -36,12 +37,6 @@ using Clock = std::chrono::steady_clock;
 using ::testing::HasSubstr;
 
 constexpr char kLogs[] = "SELECT * FROM eth_firehose.logs";
-
-std::vector<LoadResult> Drain(LoadResults& results) {
-  std::vector<LoadResult> out;
-  for (const LoadResult& r : results) out.push_back(r);
-  return out;
-}
 
 // Sorts a table by (block_num, log_index) when it has them.
 std::shared_ptr<arrow::Table> Sorted(const std::shared_ptr<arrow::Table>& table) {
@@ -96,7 +91,7 @@ class ParallelLoadTest : public testing::DevnetMemoryTest {
   /// Runs a load to its end into `all`: the load and every one of its results succeed.
   void LoadToEnd(const std::string& query, const LoadOptions& options, std::vector<LoadResult>& all) {
     ASSERT_OK_AND_ASSIGN(auto results, Load(query, options));
-    all = Drain(results);
+    all = testing::DrainResults(results);
     ASSERT_OK(results.status());
     for (const auto& r : all) ASSERT_TRUE(r.success) << r.error;
   }
@@ -123,7 +118,7 @@ TEST_F(ParallelLoadTest, HistoricalLoadEqualsTheChainWithOneResultPerPartition) 
   ParallelConfig config = Config(4, 100, 1900);
   config.partition_size = 300;
   ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(config)));
-  auto all = Drain(results);
+  auto all = testing::DrainResults(results);
   ASSERT_OK(results.status());
   ASSERT_EQ(all.size(), 6u);  // [100,1900) in 300-block partitions
   std::set<std::string> ranges;
@@ -187,7 +182,7 @@ TEST_F(ParallelLoadTest, EmptySourceCreatesTheTableFromTheSchema) {
   const std::string query =
       "SELECT block_num, log_index FROM eth_firehose.logs WHERE log_index = 99";
   ASSERT_OK_AND_ASSIGN(auto results, Load(query, Options(Config(2, 0, 300))));
-  auto all = Drain(results);
+  auto all = testing::DrainResults(results);
   ASSERT_OK(results.status());
   ASSERT_EQ(all.size(), 2u);
   auto table = store_->ReadTable("logs");
@@ -208,7 +203,7 @@ TEST_F(ParallelLoadTest, FailingPartitionReportsAndOthersContinueThenRerunFillsT
   store_->InjectFault(fault);
   {
     ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(config)));
-    auto all = Drain(results);
+    auto all = testing::DrainResults(results);
     int failed = 0, ok = 0;
     for (const auto& r : all) {
       if (r.metadata.count("partition_id") == 0) continue;
@@ -230,7 +225,7 @@ TEST_F(ParallelLoadTest, FailingPartitionReportsAndOthersContinueThenRerunFillsT
   EXPECT_LT(plan.partitions[0].end - plan.partitions[0].start, 200u);
   EXPECT_FALSE(plan.already_loaded.empty());
   ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(config)));
-  auto all = Drain(results);
+  auto all = testing::DrainResults(results);
   ASSERT_OK(results.status());
   ASSERT_EQ(all.size(), 1u);
   ExpectTableEquals(0, 1199);
@@ -247,7 +242,7 @@ TEST_F(ParallelLoadTest, StopOnErrorStopsTheOtherWorkers) {
   fault.error = WithErrorInfo(Status::IOError("disk full"), ErrorClass::kFatal, "test", "FULL");
   store_->InjectFault(fault);
   ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(config)));
-  auto all = Drain(results);
+  auto all = testing::DrainResults(results);
   EXPECT_FALSE(results.status().ok());
   int partitions = 0;
   for (const auto& r : all) partitions += r.metadata.count("partition_id") ? 1 : 0;
@@ -283,10 +278,10 @@ TEST_F(ParallelLoadTest, RetryableErrorsRestartThePartitionAfterItsLastCommit) {
 TEST_F(ParallelLoadTest, ExplicitMinBlockResumesFromThere) {
   Start(StaticChain(1000));
   ASSERT_OK_AND_ASSIGN(auto first, Load(kLogs, Options(Config(2, 0, 500))));
-  Drain(first);
+  testing::DrainResults(first);
   ASSERT_OK(first.status());
   ASSERT_OK_AND_ASSIGN(auto second, Load(kLogs, Options(Config(3, 500, 1000))));
-  Drain(second);
+  testing::DrainResults(second);
   ASSERT_OK(second.status());
   ExpectTableEquals(0, 999);
   // A third run over everything finds nothing left to do.
@@ -304,14 +299,14 @@ TEST_F(ParallelLoadTest, StopKeepsCommittedChunksAndARerunCompletes) {
     ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(config)));
     std::this_thread::sleep_for(300ms);
     results.Stop();
-    Drain(results);
+    testing::DrainResults(results);
     EXPECT_TRUE(results.status().ok()) << results.status().ToString();
   }
   server_->SetFaults(DevnetFaults{});
   ASSERT_OK_AND_ASSIGN(auto plan, session_->sql(kLogs).plan_parallel("dest", "logs", Options(config)));
   EXPECT_FALSE(plan.already_loaded.empty()) << "some chunks committed before the stop";
   ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(config)));
-  Drain(results);
+  testing::DrainResults(results);
   ASSERT_OK(results.status());
   ExpectTableEquals(0, 3999);
 }
@@ -334,7 +329,7 @@ class HybridTest : public ParallelLoadTest {
   class Drained {
    public:
     explicit Drained(LoadResults results)
-        : results_(std::move(results)), consumer_([this] { Drain(results_); }) {}
+        : results_(std::move(results)), consumer_([this] { testing::DrainResults(results_); }) {}
     void Stop() {
       results_.Stop();
       consumer_.join();
@@ -490,12 +485,9 @@ TEST_F(HybridTest, MinBlockNearTheHeadStreamsFromThere) {
 
 TEST_F(ParallelLoadTest, MaxBlockBeyondTheHeadIsRefusedBeforeWriting) {
   Start(StaticChain(500));
-  ASSERT_OK_AND_ASSIGN(auto results, Load(kLogs, Options(Config(2, 0, 600))));
-  auto all = Drain(results);
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_FALSE(all[0].success);
-  EXPECT_THAT(all[0].error, HasSubstr("beyond the head"));
-  EXPECT_THAT(all[0].error, HasSubstr("block 499"));
+  auto results = Load(kLogs, Options(Config(2, 0, 600)));
+  const LoadResult refused = testing::ExpectOnlyAFailedResult(results, "beyond the head");
+  EXPECT_THAT(refused.error, HasSubstr("block 499"));
   EXPECT_TRUE(store_->checkpoints().empty());
   EXPECT_TRUE(store_->tables().empty()) << "the destination is left untouched";
 }

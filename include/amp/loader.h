@@ -186,6 +186,9 @@ struct OptionSpec {
   bool required = false;
 };
 
+/// "string", "int", "bool" or "secret": how errors and `ampsync loaders describe` name a type.
+const char* ToString(OptionSpec::Type type);
+
 /// Loader configuration: option name -> value as text (validated against the OptionSpecs).
 /// A value of the form "env:NAME" is read from the environment variable NAME when the
 /// loader is created (LoaderRegistry::Create), so secrets need not be written anywhere.

@@ -14,6 +14,16 @@ Status ConfigError(Status status) {
 
 }  // namespace
 
+const char* ToString(OptionSpec::Type type) {
+  switch (type) {
+    case OptionSpec::Type::kString: return "string";
+    case OptionSpec::Type::kInt: return "int";
+    case OptionSpec::Type::kBool: return "bool";
+    case OptionSpec::Type::kSecret: return "secret";
+  }
+  return "?";
+}
+
 // --- LoadMode. ---
 
 const char* ToString(LoadMode mode) {

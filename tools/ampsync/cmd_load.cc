@@ -132,16 +132,6 @@ Result<LoadJob> ToLoadJob(LoadArgs& args, const LoadFlags& flags) {
   return job;
 }
 
-const char* TypeName(OptionSpec::Type type) {
-  switch (type) {
-    case OptionSpec::Type::kString: return "string";
-    case OptionSpec::Type::kInt: return "int";
-    case OptionSpec::Type::kBool: return "bool";
-    case OptionSpec::Type::kSecret: return "secret";
-  }
-  return "?";
-}
-
 int DescribeLoader(const std::string& name) {
   const LoaderRegistry& registry = BuiltinLoaders();
   const LoaderRegistry::Entry* entry = registry.Find(name);
@@ -159,7 +149,7 @@ int DescribeLoader(const std::string& name) {
   }
   std::cout << "\n| option | type | default | required | description |\n|---|---|---|---|---|\n";
   for (const auto& o : entry->options) {
-    std::cout << "| " << o.name << " | " << TypeName(o.type) << " | " << o.default_value << " | "
+    std::cout << "| " << o.name << " | " << ToString(o.type) << " | " << o.default_value << " | "
               << (o.required ? "yes" : "no") << " | " << o.doc << " |\n";
   }
   std::cout << "\nValues of the form env:NAME are read from the environment variable NAME.\n";

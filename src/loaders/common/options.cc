@@ -19,16 +19,6 @@ std::string JoinNames(const std::vector<std::string>& names) {
   return out;
 }
 
-const char* TypeName(OptionSpec::Type type) {
-  switch (type) {
-    case OptionSpec::Type::kString: return "string";
-    case OptionSpec::Type::kInt: return "int";
-    case OptionSpec::Type::kBool: return "bool";
-    case OptionSpec::Type::kSecret: return "secret";
-  }
-  return "?";
-}
-
 // strtoll over the whole text; nullopt for anything else (empty, trailing text, overflow).
 std::optional<long long> ParseWholeInteger(const std::string& text) {
   errno = 0;
@@ -89,7 +79,7 @@ Result<LoaderConfig> ValidateOptions(const std::string& loader, const std::vecto
     if (out.count(o.name)) continue;
     if (o.required) {
       return ConfigError(Status::Invalid("loader '", loader, "' requires option '", o.name, "' (",
-                                         TypeName(o.type), "): ", o.doc));
+                                         ToString(o.type), "): ", o.doc));
     }
     if (!o.default_value.empty()) out[o.name] = o.default_value;
   }
